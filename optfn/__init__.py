@@ -1,0 +1,47 @@
+"""optfn: pure-function optimizers for JAX.
+
+Gradient transformations are ``(init, update)`` pairs (see ``optfn._base`` for the
+protocol) that compose with ``chain`` and interoperate with optax.
+"""
+
+from ._adadelta import ScaleByAdadeltaState as ScaleByAdadeltaState
+from ._adadelta import adadelta as adadelta
+from ._adadelta import scale_by_adadelta as scale_by_adadelta
+from ._adagrad import ScaleByRssState as ScaleByRssState
+from ._adagrad import adagrad as adagrad
+from ._adagrad import scale_by_rss as scale_by_rss
+from ._adam import ScaleByAdamState as ScaleByAdamState
+from ._adam import adam as adam
+from ._adam import adamw as adamw
+from ._adam import nadam as nadam
+from ._adam import scale_by_adam as scale_by_adam
+from ._apply_updates import apply_updates as apply_updates
+from ._base import EmptyState as EmptyState
+from ._base import GradientTransformation as GradientTransformation
+from ._base import OptState as OptState
+from ._base import Params as Params
+from ._base import Schedule as Schedule
+from ._base import Updates as Updates
+from ._base import identity as identity
+from ._chain import chain as chain
+from ._clipping import clip as clip
+from ._clipping import clip_by_global_norm as clip_by_global_norm
+from ._clipping import global_norm as global_norm
+from ._ema import EmaState as EmaState
+from ._ema import ema as ema
+from ._numerics import safe_increment as safe_increment
+from ._rmsprop import ScaleByRmsState as ScaleByRmsState
+from ._rmsprop import ScaleByStddevState as ScaleByStddevState
+from ._rmsprop import rmsprop as rmsprop
+from ._rmsprop import scale_by_rms as scale_by_rms
+from ._rmsprop import scale_by_stddev as scale_by_stddev
+from ._scale import ScaleByScheduleState as ScaleByScheduleState
+from ._scale import scale as scale
+from ._scale import scale_by_learning_rate as scale_by_learning_rate
+from ._scale import scale_by_schedule as scale_by_schedule
+from ._sgd import TraceState as TraceState
+from ._sgd import sgd as sgd
+from ._sgd import trace as trace
+from ._weight_decay import add_decayed_weights as add_decayed_weights
+
+__version__ = "0.1.0"

@@ -1,0 +1,102 @@
+"""AdaDelta: steps in units of the parameters, with no learning rate to tune."""
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from . import _check
+from ._base import GradientTransformation
+from ._chain import chain
+from ._numerics import as_dtype, compute_dtype, full_like, map_leaves
+from ._scale import scale_by_learning_rate
+from ._weight_decay import add_decayed_weights
+
+
+class ScaleByAdadeltaState(NamedTuple):
+    """Moving averages of squared gradients ``E[g^2]`` and squared steps ``E[dx^2]``."""
+
+    e_g: Any
+    e_x: Any
+
+
+def scale_by_adadelta(rho=0.9, eps=1e-6) -> GradientTransformation:
+    r"""AdaDelta's scaling (Zeiler 2012, Algorithm 1).
+
+    .. math::
+        E[g^2]_t = \rho E[g^2]_{t-1} + (1-\rho) g_t^2, \quad
+        \Delta_t = \frac{\sqrt{E[\Delta^2]_{t-1} + \epsilon}}{\sqrt{E[g^2]_t + \epsilon}} g_t, \quad
+        E[\Delta^2]_t = \rho E[\Delta^2]_{t-1} + (1-\rho) \Delta_t^2
+
+    The update is ``Delta`` (the parameter moves by ``-Delta`` once the learning rate
+    flips the sign).
+
+    Args:
+        rho: decay of both averages, in [0, 1]; traceable.
+        eps: added inside both roots, ``> 0`` (it starts the steps from zero); traceable.
+
+    Returns:
+        A ``GradientTransformation`` with state ``ScaleByAdadeltaState``.
+
+    Example:
+        >>> import jax.numpy as jnp, optfn
+        >>> t = optfn.scale_by_adadelta(rho=0.0, eps=1e-6)
+        >>> t.update(jnp.array([1.0]), t.init(jnp.zeros(1)))[0]
+        Array([0.001], dtype=float32)
+
+    References:
+        Zeiler, *ADADELTA: An Adaptive Learning Rate Method*, arXiv:1212.5701, 2012.
+    """
+    fn = "scale_by_adadelta"
+    _check.decay_rate(fn, "rho", rho)
+    _check.hyperparameter(fn, "eps", eps, low=0.0, low_open=True, hint="With eps=0 the first step is 0/0.")
+
+    def init(params):
+        _check.float_params(fn, params)
+        zeros = jax.tree.map(lambda p: full_like(p, 0), params)
+        return ScaleByAdadeltaState(zeros, zeros)
+
+    def leaf(g, eg, ex):
+        ct = compute_dtype(g.dtype)
+        r, e, g32 = as_dtype(rho, ct), as_dtype(eps, ct), g.astype(ct)
+        new_eg = r * eg.astype(ct) + (1 - r) * g32 * g32
+        delta = jnp.sqrt(ex.astype(ct) + e) / jnp.sqrt(new_eg + e) * g32
+        new_ex = r * ex.astype(ct) + (1 - r) * delta * delta
+        return delta.astype(g.dtype), new_eg.astype(eg.dtype), new_ex.astype(ex.dtype)
+
+    def update(updates, state, params=None):
+        del params
+        _check.state_type(fn, state, ScaleByAdadeltaState)
+        _check.same_structure(fn, "updates", updates, "the state", state.e_g)
+        updates, e_g, e_x = map_leaves(leaf, updates, state.e_g, state.e_x, n_out=3)
+        return updates, ScaleByAdadeltaState(e_g, e_x)
+
+    return GradientTransformation(init, update)
+
+
+def adadelta(learning_rate=None, rho=0.9, eps=1e-6, weight_decay=0.0, weight_decay_mask=None) -> GradientTransformation:
+    r"""AdaDelta: ``W = W - lr * Delta`` (see ``scale_by_adadelta``).
+
+    ``learning_rate=None`` means 1.0, Zeiler's method as published, and descends
+    (optax's ``adadelta(None)`` skips the sign flip and climbs the loss).
+
+    Args:
+        learning_rate: ``None`` (1.0), a number, traced array, schedule or tree of rates.
+        rho, eps: see ``scale_by_adadelta``.
+        weight_decay: decoupled weight decay added before the scaling, ``>= 0``.
+        weight_decay_mask: which params decay (see ``add_decayed_weights``).
+
+    Returns:
+        A ``GradientTransformation``; its ``update`` needs ``params`` when
+        ``weight_decay`` is given.
+
+    Example:
+        >>> import jax.numpy as jnp, optfn
+        >>> opt = optfn.adadelta(rho=0.0)
+        >>> opt.update(jnp.array([2.0]), opt.init(jnp.zeros(1)))[0]
+        Array([-0.001], dtype=float32)
+    """
+    parts = [scale_by_adadelta(rho, eps), scale_by_learning_rate(learning_rate)]
+    if not (isinstance(weight_decay, (int, float)) and weight_decay == 0 and weight_decay_mask is None):
+        parts.insert(0, add_decayed_weights(weight_decay, weight_decay_mask))
+    return chain(*parts)

@@ -1,0 +1,190 @@
+"""Adam, AdamW and NAdam: momentum plus RMSProp with bias correction."""
+
+from typing import Any, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+
+from . import _check
+from ._base import GradientTransformation
+from ._chain import chain
+from ._numerics import as_dtype, bias_correction, compute_dtype, full_like, map_leaves, safe_increment, zero_count
+from ._scale import scale_by_learning_rate
+from ._weight_decay import add_decayed_weights
+
+
+class ScaleByAdamState(NamedTuple):
+    """The update count ``t`` (int32, saturating) and the moments ``m`` and ``v``."""
+
+    count: jax.Array
+    mu: Any
+    nu: Any
+
+
+def _check_adam_args(fn, b1, b2, eps, eps_root):
+    _check.decay_rate(fn, "b1", b1, high_open=True)
+    _check.decay_rate(fn, "b2", b2, high_open=True)
+    _check.non_negative(fn, "eps", eps)
+    _check.non_negative(fn, "eps_root", eps_root)
+
+
+def scale_by_adam(
+    b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Optional[Any] = None, *, nesterov: bool = False
+) -> GradientTransformation:
+    r"""Adam's scaling (Kingma & Ba, Algorithm 1), with bias correction.
+
+    .. math::
+        m_t = b_1 m_{t-1} + (1 - b_1) g_t, \quad v_t = b_2 v_{t-1} + (1 - b_2) g_t^2,
+        \quad u_t = \frac{m_t / (1 - b_1^t)}{\sqrt{v_t / (1 - b_2^t) + \epsilon_{root}} + \epsilon}
+
+    With ``nesterov=True`` (NAdam, Dozat 2016) the numerator is
+    ``b1 * m_t / (1 - b1**(t+1)) + (1 - b1) * g_t / (1 - b1**t)``.
+    Bias corrections are computed in at least float32 and the counter ``t`` is int32
+    and saturates instead of overflowing.
+
+    Args:
+        b1: decay of the first moment, in [0, 1); traceable.
+        b2: decay of the second moment, in [0, 1); traceable.
+        eps: added to the denominator outside the root, ``>= 0``; traceable.
+        eps_root: added inside the root, ``>= 0`` (helps when differentiating through
+            the optimizer); traceable.
+        mu_dtype: dtype of ``m``; ``None`` keeps the params' dtype.
+        nesterov: use NAdam's look-ahead numerator.
+
+    Returns:
+        A ``GradientTransformation`` with state ``ScaleByAdamState``.
+
+    Example:
+        >>> import jax.numpy as jnp, optfn
+        >>> t = optfn.scale_by_adam()
+        >>> t.update(jnp.array([0.5, -2.0]), t.init(jnp.zeros(2)))[0]
+        Array([ 1., -1.], dtype=float32)
+
+    References:
+        Kingma and Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015;
+        Dozat, *Incorporating Nesterov Momentum into Adam*, 2016.
+    """
+    fn = "scale_by_adam"
+    _check_adam_args(fn, b1, b2, eps, eps_root)
+    mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
+
+    def init(params):
+        _check.float_params(fn, params)
+        mu = jax.tree.map(lambda p: full_like(p, 0, mu_dtype), params)
+        nu = jax.tree.map(lambda p: full_like(p, 0), params)
+        return ScaleByAdamState(zero_count(), mu, nu)
+
+    def update(updates, state, params=None):
+        del params
+        _check.state_type(fn, state, ScaleByAdamState)
+        _check.same_structure(fn, "updates", updates, "the state", state.nu)
+        count = safe_increment(state.count)
+
+        def leaf(g, m, v):
+            ct = compute_dtype(g.dtype)
+            beta1, beta2, g32 = as_dtype(b1, ct), as_dtype(b2, ct), g.astype(ct)
+            new_m = beta1 * m.astype(ct) + (1 - beta1) * g32
+            new_v = beta2 * v.astype(ct) + (1 - beta2) * g32 * g32
+            if nesterov:
+                m_hat = (beta1 * new_m / bias_correction(b1, safe_increment(count), ct)
+                         + (1 - beta1) * g32 / bias_correction(b1, count, ct))
+            else:
+                m_hat = new_m / bias_correction(b1, count, ct)
+            v_hat = new_v / bias_correction(b2, count, ct)
+            u = m_hat / (jnp.sqrt(v_hat + as_dtype(eps_root, ct)) + as_dtype(eps, ct))
+            return u.astype(g.dtype), new_m.astype(m.dtype), new_v.astype(v.dtype)
+
+        updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)
+        return updates, ScaleByAdamState(count, mu, nu)
+
+    return GradientTransformation(init, update)
+
+
+def adam(
+    learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Optional[Any] = None, *, nesterov: bool = False
+) -> GradientTransformation:
+    r"""Adam: ``W = W - lr * m_hat / (sqrt(v_hat) + eps)``; see ``scale_by_adam``.
+
+    The lecture notes' defaults ``b1=0.9, b2=0.999, eps=1e-8`` are the defaults here;
+    only the learning rate needs tuning. The first step is ``-lr * sign(g)`` wherever
+    ``|g| >> eps``.
+
+    Args:
+        learning_rate: a number, traced array, schedule or tree of rates.
+        b1, b2, eps, eps_root, mu_dtype, nesterov: see ``scale_by_adam``.
+
+    Returns:
+        ``chain(scale_by_adam(...), scale_by_learning_rate(learning_rate))``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, optfn
+        >>> opt = optfn.adam(0.1)
+        >>> params = jnp.array([1.0, -3.0])
+        >>> updates, state = opt.update(jax.grad(lambda w: (w ** 2).sum())(params), opt.init(params))
+        >>> print(updates)
+        [-0.1  0.1]
+    """
+    return chain(
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def adamw(
+    learning_rate,
+    b1=0.9,
+    b2=0.999,
+    eps=1e-8,
+    eps_root=0.0,
+    mu_dtype: Optional[Any] = None,
+    weight_decay=1e-4,
+    mask=None,
+    *,
+    nesterov: bool = False,
+) -> GradientTransformation:
+    r"""AdamW: Adam with decoupled weight decay (Loshchilov & Hutter).
+
+    ``W = W - lr * (m_hat / (sqrt(v_hat) + eps) + weight_decay * W)``: the decay is
+    added after Adam's scaling and multiplied by the learning rate, as in optax and
+    PyTorch, so it is not divided by ``sqrt(v_hat)`` as L2 regularisation would be.
+
+    Args:
+        learning_rate: a number, traced array, schedule or tree of rates.
+        b1, b2, eps, eps_root, mu_dtype, nesterov: see ``scale_by_adam``.
+        weight_decay: the decay coefficient, ``>= 0``; traceable.
+        mask: which params decay: a pytree of bools (a prefix of the params) or a
+            function ``params -> pytree of bools``; ``None`` decays all.
+
+    Returns:
+        ``chain(scale_by_adam(...), add_decayed_weights(weight_decay, mask), scale_by_learning_rate(lr))``.
+
+    Example:
+        >>> import jax.numpy as jnp, optfn
+        >>> opt = optfn.adamw(0.1, weight_decay=0.5)
+        >>> w = jnp.array([2.0])
+        >>> opt.update(jnp.array([1.0]), opt.init(w), w)[0]
+        Array([-0.2], dtype=float32)
+
+    References:
+        Loshchilov and Hutter, *Decoupled Weight Decay Regularization*, ICLR 2019.
+    """
+    return chain(
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def nadam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Optional[Any] = None) -> GradientTransformation:
+    r"""NAdam: Adam with Nesterov momentum, ``adam(..., nesterov=True)``.
+
+    Example:
+        >>> import jax.numpy as jnp, optfn
+        >>> opt = optfn.nadam(0.1)  # first step: -0.1 * (0.9 / 0.19 * 0.1 + 1) = -0.147
+        >>> print(opt.update(jnp.array([4.0]), opt.init(jnp.zeros(1)))[0])
+        [-0.14736842]
+
+    References:
+        Dozat, *Incorporating Nesterov Momentum into Adam*, ICLR workshop 2016.
+    """
+    return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=True)

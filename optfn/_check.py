@@ -1,0 +1,144 @@
+"""Checks that turn static mistakes into clear errors at construction or trace time.
+
+Values that are traced (inside ``jit`` or ``vmap``) are never checked here: checking
+them would need a host round trip or a Python branch on data. Only Python numbers and
+NumPy values, which are known when the optimizer is built, are checked.
+"""
+
+import numbers
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+_STATIC_NUMBERS = (numbers.Number, np.ndarray, np.generic)
+
+
+def _describe(value):
+    return repr(value) if isinstance(value, numbers.Number) else f"{value!r}"
+
+
+def hyperparameter(
+    fn: str,
+    name: str,
+    value: Any,
+    *,
+    low: Optional[float] = None,
+    high: Optional[float] = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    hint: str = "",
+) -> None:
+    """Raise if a static numeric hyperparameter is not finite or lies outside its range.
+
+    Traced arrays and concrete JAX arrays pass unchecked; strings, ``None`` and other
+    non-numbers raise ``TypeError``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (*_STATIC_NUMBERS, jax.Array)):
+        raise TypeError(
+            f"{fn}: {name} must be a number or an array, got {name}={_describe(value)} "
+            f"of type {type(value).__name__}."
+        )
+    if not isinstance(value, _STATIC_NUMBERS):
+        return  # a JAX array, possibly traced: checked by nobody, by design
+    arr = np.asarray(value)
+    if not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"{fn}: {name} must be numeric, got {name}={_describe(value)}.")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{fn}: {name} must be finite, got {name}={_describe(value)}.")
+    below = arr <= low if (low is not None and low_open) else (arr < low if low is not None else False)
+    above = arr >= high if (high is not None and high_open) else (arr > high if high is not None else False)
+    if np.any(below) or np.any(above):
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        interval = f"{'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open or high is None else ']'}"
+        raise ValueError(
+            f"{fn}: {name} must lie in {interval}, got {name}={_describe(value)}."
+            + (f" {hint}" if hint else "")
+        )
+
+
+def decay_rate(fn: str, name: str, value: Any, *, high_open: bool = False) -> None:
+    """A moving-average decay: in [0, 1] (or [0, 1) where 1 would divide by zero)."""
+    hyperparameter(
+        fn, name, value, low=0.0, high=1.0, high_open=high_open,
+        hint="It is the weight kept from the past each step; typical values are 0.9 to 0.999.",
+    )
+
+
+def non_negative(fn: str, name: str, value: Any, hint: str = "") -> None:
+    hyperparameter(fn, name, value, low=0.0, hint=hint)
+
+
+def _paths(tree) -> list[str]:
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return [jax.tree_util.keystr(path) for path, _ in leaves]
+
+
+def _listing(items, limit=6):
+    items = list(items)
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def same_structure(fn: str, got_name: str, got, want_name: str, want) -> None:
+    """Raise ``ValueError`` naming the leaf paths where two pytrees disagree.
+
+    Structures must match exactly and leaves must have equal shapes.
+    """
+    got_def, want_def = jax.tree.structure(got), jax.tree.structure(want)
+    if got_def != want_def:
+        got_paths, want_paths = _paths(got), _paths(want)
+        missing = [p for p in want_paths if p not in set(got_paths)]
+        extra = [p for p in got_paths if p not in set(want_paths)]
+        detail = []
+        if missing:
+            detail.append(f"missing from {got_name}: {_listing(missing)}")
+        if extra:
+            detail.append(f"not in {want_name}: {_listing(extra)}")
+        if not detail:
+            detail.append(f"same leaf paths but different containers: {got_def} vs {want_def}")
+        raise ValueError(
+            f"{fn}: the structure of {got_name} differs from {want_name} ("
+            + "; ".join(detail)
+            + "). Pass gradients with exactly the structure of the params the state "
+            "was initialised with, or call init again with the new params."
+        )
+    bad = [
+        f"{p}: {jnp.shape(a)} vs {jnp.shape(b)}"
+        for p, a, b in zip(_paths(got), jax.tree.leaves(got), jax.tree.leaves(want))
+        if jnp.shape(a) != jnp.shape(b)
+    ]
+    if bad:
+        raise ValueError(
+            f"{fn}: leaf shapes of {got_name} differ from {want_name} at {_listing(bad)}. "
+            "Pass gradients shaped like the params the state was initialised with."
+        )
+
+
+def float_params(fn: str, params) -> None:
+    """Raise ``TypeError`` if any parameter leaf is not floating point."""
+    bad = []
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        dtype = getattr(leaf, "dtype", None)
+        dtype = jnp.dtype(dtype) if dtype is not None else jnp.result_type(leaf)
+        if not jnp.issubdtype(dtype, jnp.inexact):
+            bad.append(f"{jax.tree_util.keystr(path) or '<root>'} ({dtype})")
+    if bad:
+        raise TypeError(
+            f"{fn}: parameters must be floating point, got {_listing(bad)}. Gradients of "
+            "integer or boolean leaves are not defined: cast them with "
+            ".astype(jnp.float32), or keep counters and masks out of the params tree."
+        )
+
+
+def state_type(fn: str, state, expected: type) -> None:
+    """Raise ``TypeError`` if ``state`` was not made by the matching ``init``."""
+    if not isinstance(state, expected):
+        raise TypeError(
+            f"{fn}: expected a {expected.__name__}, got a {type(state).__name__}. Pass "
+            "the state returned by this same optimizer's init; a state from another "
+            "optimizer or another chain does not fit."
+        )

@@ -1,0 +1,87 @@
+"""Decoupled weight decay: adding ``weight_decay * params`` to the updates."""
+
+import jax
+import jax.numpy as jnp
+
+from . import _check
+from ._base import EmptyState, GradientTransformation
+from ._numerics import as_dtype, compute_dtype
+
+
+def _mask_leaves(fn, mask, params):
+    """Flatten a mask (tree of bools or function of params) against the params tree."""
+    tree = mask(params) if callable(mask) else mask
+    mask_leaves, mask_def = jax.tree.flatten(tree)
+    try:
+        subtrees = mask_def.flatten_up_to(params)
+    except (ValueError, TypeError) as e:
+        raise ValueError(
+            f"{fn}: mask must be a pytree of bools with the params' structure (or a "
+            f"prefix of it), got {mask_def} for params {jax.tree.structure(params)}: {e}"
+        ) from None
+    return mask_leaves, mask_def, subtrees
+
+
+def add_decayed_weights(weight_decay=0.0, mask=None) -> "GradientTransformation":
+    r"""Add decoupled weight decay: ``u -> u + weight_decay * W``.
+
+    Placed before the learning rate (as in ``adamw``), this shrinks every weight by
+    ``lr * weight_decay * W`` per step, independently of Adam's per-coordinate scaling.
+
+    Args:
+        weight_decay: the coefficient, ``>= 0``; traceable.
+        mask: ``None`` (decay everything), a pytree of bools (a prefix of the params
+            tree; ``True`` decays), or a function ``params -> that pytree``, e.g. to
+            spare biases and batch-norm scales.
+
+    Returns:
+        A ``GradientTransformation`` whose ``update`` needs ``params``.
+
+    Example:
+        >>> import jax.numpy as jnp, optfn
+        >>> t = optfn.add_decayed_weights(0.1, mask={"w": True, "b": False})
+        >>> p = {"w": jnp.ones(1), "b": jnp.ones(1)}
+        >>> t.update({"w": jnp.zeros(1), "b": jnp.zeros(1)}, t.init(p), p)[0]
+        {'b': Array([0.], dtype=float32), 'w': Array([0.1], dtype=float32)}
+    """
+    fn = "add_decayed_weights"
+    _check.non_negative(fn, "weight_decay", weight_decay, hint="Pass 0.0 to turn weight decay off.")
+    if mask is not None and not callable(mask):
+        for leaf in jax.tree.leaves(mask):
+            if not isinstance(leaf, (bool, jax.Array)) and not hasattr(leaf, "dtype"):
+                raise TypeError(f"{fn}: mask leaves must be bools, got {leaf!r} of type {type(leaf).__name__}.")
+
+    def decay(u, p, on=True):
+        ct = compute_dtype(u.dtype)
+        added = u.astype(ct) + as_dtype(weight_decay, ct) * p.astype(ct)
+        if on is not True:
+            added = jnp.where(on, added, u.astype(ct))
+        return added.astype(u.dtype)
+
+    def init(params):
+        _check.float_params(fn, params)
+        if mask is not None and not callable(mask):
+            _mask_leaves(fn, mask, params)
+        return EmptyState()
+
+    def update(updates, state, params=None):
+        if params is None:
+            raise ValueError(
+                f"{fn}: update needs the current params to decay them; call "
+                "update(grads, state, params)."
+            )
+        _check.state_type(fn, state, EmptyState)
+        _check.same_structure(fn, "updates", updates, "params", params)
+        if mask is None:
+            return jax.tree.map(decay, updates, params), state
+        mask_leaves, mask_def, param_subtrees = _mask_leaves(fn, mask, params)
+        update_subtrees = mask_def.flatten_up_to(updates)
+        out = []
+        for on, us, ps in zip(mask_leaves, update_subtrees, param_subtrees):
+            if on is False:
+                out.append(us)
+            else:
+                out.append(jax.tree.map(lambda u, p, on=on: decay(u, p, on), us, ps))
+        return mask_def.unflatten(out), state
+
+    return GradientTransformation(init, update)
