@@ -182,7 +182,7 @@ def nadam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Opt
         >>> import jax.numpy as jnp, optfn
         >>> opt = optfn.nadam(0.1)  # first step: -0.1 * (0.9 / 0.19 * 0.1 + 1) = -0.147
         >>> print(opt.update(jnp.array([4.0]), opt.init(jnp.zeros(1)))[0])
-        [-0.14736842]
+        [-0.1474]
 
     References:
         Dozat, *Incorporating Nesterov Momentum into Adam*, ICLR workshop 2016.

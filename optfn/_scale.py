@@ -126,7 +126,7 @@ def scale_by_schedule(step_size_fn) -> GradientTransformation:
 
     Example:
         >>> import jax.numpy as jnp, optfn
-        >>> t = optfn.scale_by_schedule(lambda n: 1.0 / (1.0 + n))
+        >>> t = optfn.scale_by_schedule(lambda n: 0.5**n)  # n = 0, 1, 2, ...
         >>> s = t.init(jnp.ones(1))
         >>> u, s = t.update(jnp.ones(1), s); u, s = t.update(jnp.ones(1), s); u
         Array([0.5], dtype=float32)

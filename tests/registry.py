@@ -1,0 +1,89 @@
+"""Every optimizer optfn ships, with test hyperparameters, its float64 reference and its
+optax counterpart. Contract, reference, parity and vmap tests are parametrized over it.
+
+``hp`` holds only numeric hyperparameters, so tests can vmap over them; ``solve`` holds
+settings that make the optimizer converge on the test problems.
+"""
+
+import dataclasses
+from typing import Any, Callable, Optional
+
+import optfn
+import reference
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    name: str
+    make: Callable[[dict], Any]  # hp -> optfn transformation
+    hp: dict
+    ref: Callable[[dict], Callable]  # hp -> reference step(g, p) -> u
+    optax: Optional[Callable[[Any, dict], Any]]  # (optax module, hp) -> optax transformation
+    solve: dict  # hp overrides and step counts for the convergence tests
+
+    def __repr__(self):
+        return self.name
+
+
+def _ema_momentum(hp):
+    return optfn.chain(optfn.ema(hp["b"], debias=False), optfn.scale_by_learning_rate(hp["lr"]))
+
+
+REGISTRY = [
+    Entry("sgd", lambda h: optfn.sgd(h["lr"]), {"lr": 0.05},
+          lambda h: reference.sgd(h["lr"]),
+          lambda ox, h: ox.sgd(h["lr"]),
+          {"lr": 0.04, "parabola_steps": 400, "rosenbrock": {"lr": 2e-3}, "rosenbrock_steps": 20000}),
+    Entry("momentum", lambda h: optfn.sgd(h["lr"], momentum=h["momentum"]), {"lr": 0.05, "momentum": 0.9},
+          lambda h: reference.sgd(h["lr"], h["momentum"]),
+          lambda ox, h: ox.sgd(h["lr"], momentum=h["momentum"]),
+          {"lr": 0.01, "parabola_steps": 400, "rosenbrock": {"lr": 5e-4}, "rosenbrock_steps": 8000}),
+    Entry("nesterov", lambda h: optfn.sgd(h["lr"], momentum=h["momentum"], nesterov=True),
+          {"lr": 0.05, "momentum": 0.9},
+          lambda h: reference.sgd(h["lr"], h["momentum"], nesterov=True),
+          lambda ox, h: ox.sgd(h["lr"], momentum=h["momentum"], nesterov=True),
+          {"lr": 0.01, "parabola_steps": 400, "rosenbrock": {"lr": 5e-4}, "rosenbrock_steps": 8000}),
+    Entry("ema_momentum", _ema_momentum, {"lr": 0.05, "b": 0.9},
+          lambda h: reference.ema_momentum(h["lr"], h["b"], debias=False),
+          lambda ox, h: ox.chain(ox.ema(h["b"], debias=False), ox.scale_by_learning_rate(h["lr"])),
+          {"lr": 0.05, "parabola_steps": 600, "rosenbrock": {"lr": 5e-3}, "rosenbrock_steps": 8000}),
+    Entry("adagrad", lambda h: optfn.adagrad(h["lr"], eps=h["eps"]), {"lr": 0.1, "eps": 1e-7},
+          lambda h: reference.adagrad(h["lr"], 0.1, h["eps"]),
+          lambda ox, h: ox.adagrad(h["lr"], eps=h["eps"]),
+          {"lr": 0.5, "parabola_steps": 500, "rosenbrock": {"lr": 0.3}, "rosenbrock_steps": 20000}),
+    Entry("rmsprop", lambda h: optfn.rmsprop(h["lr"], decay=h["decay"]), {"lr": 0.01, "decay": 0.9},
+          lambda h: reference.rmsprop(h["lr"], h["decay"]),
+          lambda ox, h: ox.rmsprop(h["lr"], decay=h["decay"]),
+          {"lr": 0.01, "parabola_steps": 600, "rosenbrock": {"lr": 1e-3}, "rosenbrock_steps": 8000}),
+    Entry("rmsprop_centered_nesterov",
+          lambda h: optfn.rmsprop(h["lr"], decay=h["decay"], eps=h["eps"], eps_in_sqrt=False, centered=True,
+                                  momentum=h["momentum"], nesterov=True),
+          {"lr": 0.01, "decay": 0.9, "eps": 1e-8, "momentum": 0.5},
+          lambda h: reference.rmsprop(h["lr"], h["decay"], h["eps"], eps_in_sqrt=False, centered=True,
+                                      momentum=h["momentum"], nesterov=True),
+          lambda ox, h: ox.rmsprop(h["lr"], decay=h["decay"], eps=h["eps"], eps_in_sqrt=False, centered=True,
+                                   momentum=h["momentum"], nesterov=True),
+          {"lr": 0.005, "parabola_steps": 800, "rosenbrock": {"lr": 5e-4}, "rosenbrock_steps": 8000}),
+    Entry("adam", lambda h: optfn.adam(h["lr"], h["b1"], h["b2"], h["eps"]),
+          {"lr": 0.01, "b1": 0.9, "b2": 0.999, "eps": 1e-8},
+          lambda h: reference.adam(h["lr"], h["b1"], h["b2"], h["eps"]),
+          lambda ox, h: ox.adam(h["lr"], h["b1"], h["b2"], h["eps"]),
+          {"lr": 0.05, "parabola_steps": 600, "rosenbrock": {"lr": 0.01}, "rosenbrock_steps": 6000}),
+    Entry("adamw", lambda h: optfn.adamw(h["lr"], h["b1"], h["b2"], h["eps"], weight_decay=h["wd"]),
+          {"lr": 0.01, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "wd": 0.1},
+          lambda h: reference.adam(h["lr"], h["b1"], h["b2"], h["eps"], weight_decay=h["wd"]),
+          lambda ox, h: ox.adamw(h["lr"], h["b1"], h["b2"], h["eps"], weight_decay=h["wd"]),
+          {"lr": 0.05, "wd": 0.0, "parabola_steps": 600, "rosenbrock": {"lr": 0.01}, "rosenbrock_steps": 6000}),
+    Entry("nadam", lambda h: optfn.nadam(h["lr"], h["b1"], h["b2"], h["eps"]),
+          {"lr": 0.01, "b1": 0.9, "b2": 0.99, "eps": 1e-8},
+          lambda h: reference.adam(h["lr"], h["b1"], h["b2"], h["eps"], nesterov=True),
+          lambda ox, h: ox.nadam(h["lr"], h["b1"], h["b2"], h["eps"]),
+          {"lr": 0.05, "parabola_steps": 600, "rosenbrock": {"lr": 0.01}, "rosenbrock_steps": 6000}),
+    Entry("adadelta", lambda h: optfn.adadelta(h["lr"], rho=h["rho"], eps=h["eps"]),
+          {"lr": 1.0, "rho": 0.9, "eps": 1e-6},
+          lambda h: reference.adadelta(h["lr"], h["rho"], h["eps"]),
+          lambda ox, h: ox.adadelta(h["lr"], rho=h["rho"], eps=h["eps"]),
+          {"lr": 1.0, "eps": 1e-3, "parabola_steps": 800, "rosenbrock": {"eps": 1e-4}, "rosenbrock_steps": 20000}),
+]
+
+BY_NAME = {e.name: e for e in REGISTRY}

@@ -1,0 +1,20 @@
+"""Every example in every docstring runs and prints what it says (4 significant digits)."""
+
+import doctest
+import importlib
+import pkgutil
+
+import numpy as np
+import pytest
+
+import optfn
+
+MODULES = sorted(m.name for m in pkgutil.iter_modules(optfn.__path__))
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(f"optfn.{name}")
+    with np.printoptions(precision=4, suppress=True):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False)
+    assert result.failed == 0, f"{result.failed} docstring example(s) failed in optfn.{name}"
