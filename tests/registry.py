@@ -33,7 +33,7 @@ REGISTRY = [
     Entry("sgd", lambda h: optfn.sgd(h["lr"]), {"lr": 0.05},
           lambda h: reference.sgd(h["lr"]),
           lambda ox, h: ox.sgd(h["lr"]),
-          {"lr": 0.04, "parabola_steps": 400, "rosenbrock": {"lr": 2e-3}, "rosenbrock_steps": 20000}),
+          {"lr": 0.04, "parabola_steps": 400, "rosenbrock": {"lr": 1.5e-3}, "rosenbrock_steps": 30000}),
     Entry("momentum", lambda h: optfn.sgd(h["lr"], momentum=h["momentum"]), {"lr": 0.05, "momentum": 0.9},
           lambda h: reference.sgd(h["lr"], h["momentum"]),
           lambda ox, h: ox.sgd(h["lr"], momentum=h["momentum"]),
@@ -83,7 +83,8 @@ REGISTRY = [
           {"lr": 1.0, "rho": 0.9, "eps": 1e-6},
           lambda h: reference.adadelta(h["lr"], h["rho"], h["eps"]),
           lambda ox, h: ox.adadelta(h["lr"], rho=h["rho"], eps=h["eps"]),
-          {"lr": 1.0, "eps": 1e-3, "parabola_steps": 800, "rosenbrock": {"eps": 1e-4}, "rosenbrock_steps": 20000}),
+          {"lr": 1.0, "eps": 1e-3, "parabola_steps": 800,
+           "rosenbrock": {"lr": 0.02, "eps": 1e-5, "rho": 0.9999}, "rosenbrock_steps": 100000}),
 ]
 
 BY_NAME = {e.name: e for e in REGISTRY}

@@ -1,0 +1,95 @@
+"""Same names and defaults as optax give the same numbers; transforms interoperate both ways."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import optfn
+from registry import REGISTRY
+
+optax = pytest.importorskip("optax")
+
+
+@pytest.fixture(autouse=True)
+def standard_promotion():
+    # optax's own code mixes dtypes implicitly; the strict mode of the suite is for optfn.
+    with jax.numpy_dtype_promotion("standard"):
+        yield
+
+
+def _run(opt, grads, params):
+    state, out = opt.init(params), []
+    update = jax.jit(opt.update)
+    for g in grads:
+        u, state = update(g, state, params)
+        params = jax.tree.map(lambda p, d: p + d, params, u)
+        out.append(u)
+    return out
+
+
+def _grads(steps=50, seed=0):
+    rng = np.random.default_rng(seed)
+    return [{"w": jnp.asarray(rng.normal(size=(3, 4)), jnp.float32), "b": jnp.asarray(rng.normal(size=4), jnp.float32)}
+            for _ in range(steps)]
+
+
+PARAMS = {"w": jnp.ones((3, 4)), "b": jnp.zeros(4)}
+
+
+@pytest.mark.parametrize("entry", [e for e in REGISTRY if e.optax], ids=str)
+def test_same_numbers_as_optax(entry):
+    grads = _grads()
+    ours = _run(entry.make(entry.hp), grads, PARAMS)
+    theirs = _run(entry.optax(optax, entry.hp), grads, PARAMS)
+    for k, (a, b) in enumerate(zip(ours, theirs)):
+        jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=2e-5, atol=1e-7, err_msg=f"step {k}"), a, b)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw", "rmsprop", "adagrad", "nadam"])
+def test_defaults_match_optax(name):
+    # Only the learning rate is given: every other default must agree.
+    grads = _grads(20, seed=1)
+    ours = _run(getattr(optfn, name)(0.01), grads, PARAMS)
+    theirs = _run(getattr(optax, name)(0.01), grads, PARAMS)
+    for a, b in zip(ours, theirs):
+        jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=2e-5, atol=1e-7), a, b)
+
+
+def test_optfn_inside_optax_chain_and_optax_inside_optfn_chain():
+    grads = _grads(10, seed=2)
+    reference = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(0.01))
+    mixed_a = optax.chain(optax.clip_by_global_norm(1.0), optfn.adam(0.01))
+    mixed_b = optfn.chain(optax.clip_by_global_norm(1.0), optfn.scale_by_adam(), optax.scale_by_learning_rate(0.01))
+    mixed_c = optfn.chain(optfn.clip_by_global_norm(1.0), optax.adam(0.01))
+    ref = _run(reference, grads, PARAMS)
+    for mixed in (mixed_a, mixed_b, mixed_c):
+        for a, b in zip(_run(mixed, grads, PARAMS), ref):
+            jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=2e-5, atol=1e-7), a, b)
+
+
+def test_extra_args_reach_optax_transforms_in_an_optfn_chain():
+    # reduce_on_plateau needs value=loss; optfn.chain forwards keyword arguments to it.
+    def run(chain):
+        opt = chain(optax.sgd(1.0), optax.contrib.reduce_on_plateau(patience=1, factor=0.5, cooldown=0))
+        params, g = jnp.ones(2), jnp.ones(2)
+        state, out = opt.init(params), []
+        for _ in range(4):
+            u, state = opt.update(g, state, params, value=jnp.float32(1.0))  # a loss that never improves
+            out.append(u)
+        return out
+
+    ours, theirs = run(optfn.chain), run(optax.chain)
+    np.testing.assert_allclose(ours, theirs)
+    assert float(ours[-1][0]) > -1.0  # the plateau really lowered the rate
+
+
+def test_optfn_adadelta_without_learning_rate_descends_where_optax_climbs():
+    loss = lambda w: jnp.sum((w - 3.0) ** 2)
+    for opt, expect_lower in ((optfn.adadelta(), True), (optax.adadelta(None), False)):
+        w = jnp.zeros(2)
+        state = opt.init(w)
+        for _ in range(50):
+            u, state = opt.update(jax.grad(loss)(w), state, w)
+            w = w + u
+        assert (loss(w) < loss(jnp.zeros(2))) == expect_lower
