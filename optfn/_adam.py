@@ -85,13 +85,18 @@ def scale_by_adam(
             beta1, beta2, g32 = as_dtype(b1, ct), as_dtype(b2, ct), g.astype(ct)
             new_m = beta1 * m.astype(ct) + (1 - beta1) * g32
             new_v = beta2 * v.astype(ct) + (1 - beta2) * g32 * g32
+            # Kingma & Ba, section 2: fold both bias corrections into scalars, so each
+            # element costs one sqrt and one division. Algebraically equal to
+            # (m / bc1) / (sqrt(v / bc2 + eps_root) + eps).
+            bc2 = bias_correction(b2, count, ct)
+            root_bc2 = jnp.sqrt(bc2)
             if nesterov:
-                m_hat = (beta1 * new_m / bias_correction(b1, safe_increment(count), ct)
-                         + (1 - beta1) * g32 / bias_correction(b1, count, ct))
+                numerator = (beta1 / bias_correction(b1, safe_increment(count), ct)) * new_m + (
+                    (1 - beta1) / bias_correction(b1, count, ct)) * g32
             else:
-                m_hat = new_m / bias_correction(b1, count, ct)
-            v_hat = new_v / bias_correction(b2, count, ct)
-            u = m_hat / (jnp.sqrt(v_hat + as_dtype(eps_root, ct)) + as_dtype(eps, ct))
+                numerator = (1 / bias_correction(b1, count, ct)) * new_m
+            denominator = jnp.sqrt(new_v + as_dtype(eps_root, ct) * bc2) + as_dtype(eps, ct) * root_bc2
+            u = (root_bc2 * numerator) / denominator
             return u.astype(g.dtype), new_m.astype(m.dtype), new_v.astype(v.dtype)
 
         updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)
