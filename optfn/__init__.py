@@ -35,6 +35,17 @@ from ._rmsprop import ScaleByStddevState as ScaleByStddevState
 from ._rmsprop import rmsprop as rmsprop
 from ._rmsprop import scale_by_rms as scale_by_rms
 from ._rmsprop import scale_by_stddev as scale_by_stddev
+from ._schedules import constant as constant
+from ._schedules import cosine_decay as cosine_decay
+from ._schedules import exponential_decay as exponential_decay
+from ._schedules import inverse_sqrt_decay as inverse_sqrt_decay
+from ._schedules import inverse_time_decay as inverse_time_decay
+from ._schedules import join_schedules as join_schedules
+from ._schedules import linear as linear
+from ._schedules import per_epoch as per_epoch
+from ._schedules import piecewise_constant as piecewise_constant
+from ._schedules import polynomial as polynomial
+from ._schedules import warmup_cosine_decay as warmup_cosine_decay
 from ._scale import ScaleByScheduleState as ScaleByScheduleState
 from ._scale import scale as scale
 from ._scale import scale_by_learning_rate as scale_by_learning_rate
