@@ -15,10 +15,6 @@ import numpy as np
 _STATIC_NUMBERS = (numbers.Number, np.ndarray, np.generic)
 
 
-def _describe(value):
-    return repr(value) if isinstance(value, numbers.Number) else f"{value!r}"
-
-
 def hyperparameter(
     fn: str,
     name: str,
@@ -37,17 +33,17 @@ def hyperparameter(
     """
     if isinstance(value, bool) or not isinstance(value, (*_STATIC_NUMBERS, jax.Array)):
         raise TypeError(
-            f"{fn}: {name} must be a number or an array, got {name}={_describe(value)} "
+            f"{fn}: {name} must be a number or an array, got {name}={value!r} "
             f"of type {type(value).__name__}."
         )
     if not isinstance(value, _STATIC_NUMBERS):
         return  # a JAX array, possibly traced: checked by nobody, by design
     arr = np.asarray(value)
     if not np.issubdtype(arr.dtype, np.number):
-        raise TypeError(f"{fn}: {name} must be numeric, got {name}={_describe(value)}.")
+        raise TypeError(f"{fn}: {name} must be numeric, got {name}={value!r}.")
     arr = arr.astype(np.float64)
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{fn}: {name} must be finite, got {name}={_describe(value)}.")
+        raise ValueError(f"{fn}: {name} must be finite, got {name}={value!r}.")
     below = arr <= low if (low is not None and low_open) else (arr < low if low is not None else False)
     above = arr >= high if (high is not None and high_open) else (arr > high if high is not None else False)
     if np.any(below) or np.any(above):
@@ -55,7 +51,7 @@ def hyperparameter(
         hi = "inf" if high is None else f"{high:g}"
         interval = f"{'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open or high is None else ']'}"
         raise ValueError(
-            f"{fn}: {name} must lie in {interval}, got {name}={_describe(value)}."
+            f"{fn}: {name} must lie in {interval}, got {name}={value!r}."
             + (f" {hint}" if hint else "")
         )
 

@@ -47,7 +47,7 @@ def test_eager_equals_jit(entry):
     opt = entry.make(entry.hp)
 
     def run(update):
-        state, params, out = opt.init(PARAMS), PARAMS, []
+        state, params = opt.init(PARAMS), PARAMS
         for seed in range(4):
             updates, state = update(_grads(PARAMS, seed), state, params)
             params = optfn.apply_updates(params, updates)
