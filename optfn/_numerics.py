@@ -13,7 +13,13 @@ _INT32_MAX = jnp.iinfo(jnp.int32).max
 
 
 def safe_increment(count: jax.Array) -> jax.Array:
-    """``count + 1`` that stays at the int32 maximum instead of wrapping to negative."""
+    """``count + 1`` that stays at the int32 maximum instead of wrapping to negative.
+
+    Example:
+        >>> import jax.numpy as jnp, optfn
+        >>> print(optfn.safe_increment(jnp.int32(2**31 - 1)))
+        2147483647
+    """
     return jnp.where(count < _INT32_MAX, count + 1, _INT32_MAX).astype(jnp.int32)
 
 

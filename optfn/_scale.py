@@ -3,7 +3,6 @@
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 
 from . import _check
 from ._base import EmptyState, GradientTransformation

@@ -15,7 +15,6 @@ schedule of epochs into one of steps.
 import numbers
 from typing import Callable, Mapping, Sequence
 
-import jax
 import jax.numpy as jnp
 
 from . import _check
