@@ -30,6 +30,7 @@ from ._clipping import global_norm as global_norm
 from ._ema import EmaState as EmaState
 from ._ema import ema as ema
 from ._numerics import safe_increment as safe_increment
+from ._parametric_schedule import ParametricSchedule as ParametricSchedule
 from ._rmsprop import ScaleByRmsState as ScaleByRmsState
 from ._rmsprop import ScaleByStddevState as ScaleByStddevState
 from ._rmsprop import rmsprop as rmsprop

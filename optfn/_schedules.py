@@ -6,6 +6,9 @@ Every numeric value (``init_value``, ``decay_rate``, ``peak_value``, ``end_value
 (``transition_steps``, ``decay_steps``, ``warmup_steps``, boundaries, ``steps_per_epoch``)
 are static Python integers and are checked when the schedule is built. Values are float32.
 
+Each schedule is a ``ParametricSchedule`` whose ``params`` are exactly its numeric
+values, so ``inject_hyperparams`` can keep them in the optimizer state.
+
 A schedule is called with the count of previous updates (0 on the first), and goes
 wherever a learning rate goes: ``optfn.adam(optfn.cosine_decay(1e-3, 10_000))``. The
 lecture notes decay per epoch; ``per_epoch(schedule, steps_per_epoch)`` turns any
@@ -18,6 +21,7 @@ from typing import Callable, Mapping, Sequence
 import jax.numpy as jnp
 
 from . import _check
+from ._parametric_schedule import ParametricSchedule
 
 _F32 = jnp.float32
 
@@ -40,7 +44,14 @@ def _progress(step, begin: int, steps: int, staircase: bool = False):
     return jnp.floor(p) if staircase else p
 
 
-def constant(value) -> Callable:
+def _parametric(schedule) -> ParametricSchedule:
+    """Any schedule as a ``ParametricSchedule``; a plain function gets no parameters."""
+    if isinstance(schedule, ParametricSchedule):
+        return schedule
+    return ParametricSchedule(lambda _, step: schedule(step), {})
+
+
+def constant(value) -> ParametricSchedule:
     """``step -> value``.
 
     Example:
@@ -49,10 +60,14 @@ def constant(value) -> Callable:
         0.1
     """
     _check.hyperparameter("constant", "value", value)
-    return lambda step: jnp.full(jnp.shape(step), _f32(value))
+
+    def constant(p, step):
+        return jnp.full(jnp.shape(step), _f32(p["value"]))
+
+    return ParametricSchedule(constant, {"value": value})
 
 
-def linear(init_value, end_value, transition_steps: int, transition_begin: int = 0) -> Callable:
+def linear(init_value, end_value, transition_steps: int, transition_begin: int = 0) -> ParametricSchedule:
     r"""Linear from ``init_value`` to ``end_value`` over ``transition_steps``, then constant.
 
     ``v(t) = a + (b - a) * clip((t - begin) / steps, 0, 1)``.
@@ -66,7 +81,7 @@ def linear(init_value, end_value, transition_steps: int, transition_begin: int =
     return polynomial(init_value, end_value, 1.0, transition_steps, transition_begin, _fn="linear")
 
 
-def polynomial(init_value, end_value, power, transition_steps: int, transition_begin: int = 0, *, _fn="polynomial") -> Callable:
+def polynomial(init_value, end_value, power, transition_steps: int, transition_begin: int = 0, *, _fn="polynomial") -> ParametricSchedule:
     r"""``v(t) = b + (a - b) * (1 - clip((t - begin) / steps, 0, 1)) ** power``.
 
     Example:
@@ -79,16 +94,17 @@ def polynomial(init_value, end_value, power, transition_steps: int, transition_b
     steps = _steps(_fn, "transition_steps", transition_steps)
     begin = _steps(_fn, "transition_begin", transition_begin, positive=False)
 
-    def schedule(step):
+    def polynomial(p, step):
         frac = 1 - jnp.minimum(_progress(step, begin, steps), 1)
-        return _f32(end_value) + (_f32(init_value) - _f32(end_value)) * frac ** _f32(power)
+        a, b = _f32(p["init_value"]), _f32(p["end_value"])
+        return b + (a - b) * frac ** _f32(p["power"])
 
-    return schedule
+    return ParametricSchedule(polynomial, {"init_value": init_value, "end_value": end_value, "power": power})
 
 
 def exponential_decay(
     init_value, transition_steps: int, decay_rate, transition_begin: int = 0, staircase: bool = False, end_value=None
-) -> Callable:
+) -> ParametricSchedule:
     r"""``v(t) = a0 * decay_rate ** ((t - begin) / transition_steps)``.
 
     With ``transition_steps`` = steps per epoch and ``decay_rate=0.95`` this is the notes'
@@ -110,17 +126,21 @@ def exponential_decay(
     steps = _steps(fn, "transition_steps", transition_steps)
     begin = _steps(fn, "transition_begin", transition_begin, positive=False)
 
-    def schedule(step):
-        value = _f32(init_value) * _f32(decay_rate) ** _progress(step, begin, steps, staircase)
-        if end_value is not None:
-            end = _f32(end_value)
-            value = jnp.where(_f32(decay_rate) < 1, jnp.maximum(value, end), jnp.minimum(value, end))
+    def exponential_decay(p, step):
+        rate = _f32(p["decay_rate"])
+        value = _f32(p["init_value"]) * rate ** _progress(step, begin, steps, staircase)
+        if "end_value" in p:
+            end = _f32(p["end_value"])
+            value = jnp.where(rate < 1, jnp.maximum(value, end), jnp.minimum(value, end))
         return value
 
-    return schedule
+    params = {"init_value": init_value, "decay_rate": decay_rate}
+    if end_value is not None:
+        params["end_value"] = end_value
+    return ParametricSchedule(exponential_decay, params)
 
 
-def inverse_time_decay(init_value, decay_rate, transition_steps: int = 1, staircase: bool = False) -> Callable:
+def inverse_time_decay(init_value, decay_rate, transition_steps: int = 1, staircase: bool = False) -> ParametricSchedule:
     r"""The notes' ``a0 / (1 + decay_rate * epoch)``, with ``epoch = t / transition_steps``.
 
     Example:
@@ -133,10 +153,14 @@ def inverse_time_decay(init_value, decay_rate, transition_steps: int = 1, stairc
     _check.hyperparameter(fn, "init_value", init_value)
     _check.hyperparameter(fn, "decay_rate", decay_rate, low=0.0, low_open=True)
     steps = _steps(fn, "transition_steps", transition_steps)
-    return lambda step: _f32(init_value) / (1 + _f32(decay_rate) * _progress(step, 0, steps, staircase))
+
+    def inverse_time_decay(p, step):
+        return _f32(p["init_value"]) / (1 + _f32(p["decay_rate"]) * _progress(step, 0, steps, staircase))
+
+    return ParametricSchedule(inverse_time_decay, {"init_value": init_value, "decay_rate": decay_rate})
 
 
-def inverse_sqrt_decay(init_value, k=1.0, transition_steps: int = 1) -> Callable:
+def inverse_sqrt_decay(init_value, k=1.0, transition_steps: int = 1) -> ParametricSchedule:
     r"""The notes' ``k / sqrt(epoch) * a0``, with ``epoch = t / transition_steps``.
 
     ``1 / sqrt(0)`` is infinite, so epochs below 1 take the value at epoch 1: the
@@ -153,10 +177,14 @@ def inverse_sqrt_decay(init_value, k=1.0, transition_steps: int = 1) -> Callable
     _check.hyperparameter(fn, "init_value", init_value)
     _check.hyperparameter(fn, "k", k, low=0.0, low_open=True)
     steps = _steps(fn, "transition_steps", transition_steps)
-    return lambda step: _f32(k) * _f32(init_value) / jnp.sqrt(jnp.maximum(_progress(step, 0, steps), 1))
+
+    def inverse_sqrt_decay(p, step):
+        return _f32(p["k"]) * _f32(p["init_value"]) / jnp.sqrt(jnp.maximum(_progress(step, 0, steps), 1))
+
+    return ParametricSchedule(inverse_sqrt_decay, {"init_value": init_value, "k": k})
 
 
-def piecewise_constant(init_value, boundaries_and_scales: Mapping[int, float]) -> Callable:
+def piecewise_constant(init_value, boundaries_and_scales: Mapping[int, float]) -> ParametricSchedule:
     r"""A different rate per stage: from step ``b_i`` on, the value is multiplied by ``s_i``.
 
     ``v(t) = a0 * prod_{i: b_i <= t} s_i``. Boundaries are ascending non-negative ints.
@@ -172,20 +200,20 @@ def piecewise_constant(init_value, boundaries_and_scales: Mapping[int, float]) -
     bounds = [_steps(fn, "boundary", b, positive=False) for b in boundaries_and_scales]
     if bounds != sorted(bounds):
         raise ValueError(f"{fn}: boundaries must be in ascending order, got {bounds}; list the stages in order.")
-    scales = list(boundaries_and_scales.values())
+    scales = tuple(boundaries_and_scales.values())
     for s in scales:
         _check.hyperparameter(fn, "scale", s)
 
-    def schedule(step):
-        value = _f32(init_value)
-        for b, s in zip(bounds, scales):
+    def piecewise_constant(p, step):
+        value = _f32(p["init_value"])
+        for b, s in zip(bounds, p["scales"]):
             value = jnp.where(_f32(step) >= b, value * _f32(s), value)
         return value
 
-    return schedule
+    return ParametricSchedule(piecewise_constant, {"init_value": init_value, "scales": scales})
 
 
-def cosine_decay(init_value, decay_steps: int, alpha=0.0, exponent=1.0) -> Callable:
+def cosine_decay(init_value, decay_steps: int, alpha=0.0, exponent=1.0) -> ParametricSchedule:
     r"""``v(t) = a0 * ((1 - alpha) * c(t) ** exponent + alpha)``, ``c = (1 + cos(pi * min(t, T) / T)) / 2``.
 
     Example:
@@ -200,14 +228,15 @@ def cosine_decay(init_value, decay_steps: int, alpha=0.0, exponent=1.0) -> Calla
     _check.hyperparameter(fn, "exponent", exponent)
     steps = _steps(fn, "decay_steps", decay_steps)
 
-    def schedule(step):
+    def cosine_decay(p, step):
         c = 0.5 * (1 + jnp.cos(jnp.pi * jnp.minimum(_progress(step, 0, steps), 1)))
-        return _f32(init_value) * ((1 - _f32(alpha)) * c ** _f32(exponent) + _f32(alpha))
+        alpha = _f32(p["alpha"])
+        return _f32(p["init_value"]) * ((1 - alpha) * c ** _f32(p["exponent"]) + alpha)
 
-    return schedule
+    return ParametricSchedule(cosine_decay, {"init_value": init_value, "alpha": alpha, "exponent": exponent})
 
 
-def warmup_cosine_decay(init_value, peak_value, warmup_steps: int, decay_steps: int, end_value=0.0, exponent=1.0) -> Callable:
+def warmup_cosine_decay(init_value, peak_value, warmup_steps: int, decay_steps: int, end_value=0.0, exponent=1.0) -> ParametricSchedule:
     r"""Linear warm-up from ``init_value`` to ``peak_value``, then cosine decay to ``end_value``.
 
     As in optax, ``decay_steps`` counts the warm-up too: the cosine part lasts
@@ -230,17 +259,19 @@ def warmup_cosine_decay(init_value, peak_value, warmup_steps: int, decay_steps: 
             "warm-up too, so pass decay_steps >= warmup_steps."
         )
 
-    def schedule(step):
+    def warmup_cosine_decay(p, step):
         t = _f32(step)
-        rise = _f32(init_value) + (_f32(peak_value) - _f32(init_value)) * jnp.minimum(t / max(warmup, 1), 1)
+        a, peak, end = _f32(p["init_value"]), _f32(p["peak_value"]), _f32(p["end_value"])
+        rise = a + (peak - a) * jnp.minimum(t / max(warmup, 1), 1)
         c = 0.5 * (1 + jnp.cos(jnp.pi * jnp.minimum(_progress(step, warmup, max(total - warmup, 1)), 1)))
-        fall = _f32(end_value) + (_f32(peak_value) - _f32(end_value)) * c ** _f32(exponent)
+        fall = end + (peak - end) * c ** _f32(p["exponent"])
         return jnp.where(t < warmup, rise, fall)
 
-    return schedule
+    params = {"init_value": init_value, "peak_value": peak_value, "end_value": end_value, "exponent": exponent}
+    return ParametricSchedule(warmup_cosine_decay, params)
 
 
-def join_schedules(schedules: Sequence[Callable], boundaries: Sequence[int]) -> Callable:
+def join_schedules(schedules: Sequence[Callable], boundaries: Sequence[int]) -> ParametricSchedule:
     r"""Run ``schedules[i]`` from ``boundaries[i-1]`` on, restarting its step count at 0.
 
     Example:
@@ -256,16 +287,22 @@ def join_schedules(schedules: Sequence[Callable], boundaries: Sequence[int]) -> 
     if bounds != sorted(bounds):
         raise ValueError(f"{fn}: boundaries must be in ascending order, got {bounds}.")
 
-    def schedule(step):
-        value = schedules[0](step)
-        for b, s in zip(bounds, schedules[1:]):
-            value = jnp.where(_f32(step) >= b, s(jnp.maximum(jnp.asarray(step) - b, 0)), value)
+    for i, s in enumerate(schedules):
+        if not callable(s):
+            raise TypeError(f"{fn}: schedules[{i}] must be a function step -> value, got {s!r}.")
+    # Each part keeps its parameters, so a joined schedule's can be injected too.
+    parts = tuple(_parametric(s) for s in schedules)
+
+    def join_schedules(p, step):
+        value = parts[0].value_fn(p["schedules"][0], step)
+        for b, part, q in zip(bounds, parts[1:], p["schedules"][1:]):
+            value = jnp.where(_f32(step) >= b, part.value_fn(q, jnp.maximum(jnp.asarray(step) - b, 0)), value)
         return value
 
-    return schedule
+    return ParametricSchedule(join_schedules, {"schedules": tuple(part.params for part in parts)})
 
 
-def per_epoch(schedule: Callable, steps_per_epoch: int) -> Callable:
+def per_epoch(schedule: Callable, steps_per_epoch: int) -> ParametricSchedule:
     r"""Drive a schedule by epochs: ``step -> schedule(step // steps_per_epoch)``.
 
     Example:
@@ -277,4 +314,9 @@ def per_epoch(schedule: Callable, steps_per_epoch: int) -> Callable:
     spe = _steps("per_epoch", "steps_per_epoch", steps_per_epoch)
     if not callable(schedule):
         raise TypeError(f"per_epoch: schedule must be a function step -> value, got {schedule!r}.")
-    return lambda step: schedule(jnp.asarray(step) // spe)
+    inner = _parametric(schedule)
+
+    def per_epoch(p, step):  # the parameters are the epoch schedule's own
+        return inner.value_fn(p, jnp.asarray(step) // spe)
+
+    return ParametricSchedule(per_epoch, inner.params)
