@@ -29,6 +29,10 @@ from ._clipping import clip_by_global_norm as clip_by_global_norm
 from ._clipping import global_norm as global_norm
 from ._ema import EmaState as EmaState
 from ._ema import ema as ema
+from ._inject import InjectHyperparamsState as InjectHyperparamsState
+from ._inject import get_hyperparams as get_hyperparams
+from ._inject import inject_hyperparams as inject_hyperparams
+from ._inject import set_hyperparams as set_hyperparams
 from ._numerics import safe_increment as safe_increment
 from ._parametric_schedule import ParametricSchedule as ParametricSchedule
 from ._rmsprop import ScaleByRmsState as ScaleByRmsState

@@ -1,8 +1,10 @@
-"""Float64 NumPy versions of every optimizer, written from the papers and lecture notes.
+"""Float64 NumPy versions of every optimizer (and of the longer schedules), written from the papers and lecture notes.
 
 Each function returns ``step(g, p) -> u``, a closure holding its own state, where ``u`` is
 the amount added to the parameters (``p_new = p + u``). They share no code with optfn.
 """
+
+import math
 
 import numpy as np
 
@@ -115,3 +117,11 @@ def adadelta(lr=1.0, rho=0.9, eps=1e-6):
         return lr * dx
 
     return step
+
+
+def warmup_cosine_decay(t, init_value, peak_value, warmup_steps, decay_steps, end_value=0.0, exponent=1.0):
+    """Linear warm-up to the peak, then a cosine to ``end_value`` (optax's convention)."""
+    if t < warmup_steps:
+        return init_value + (peak_value - init_value) * t / warmup_steps
+    frac = min(t - warmup_steps, decay_steps - warmup_steps) / (decay_steps - warmup_steps)
+    return end_value + (peak_value - end_value) * (0.5 * (1 + math.cos(math.pi * frac))) ** exponent

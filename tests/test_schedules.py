@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import optfn
+import reference
 
 # name -> (factory, numeric kwargs, static kwargs, float64 reference(t, **numeric), steps to check)
 CASES = {
@@ -42,9 +43,8 @@ CASES = {
                [0, 10, 20, 40, 80]),
     "warmup_cosine": (optfn.warmup_cosine_decay, {"init_value": 0.0, "peak_value": 1e-3, "end_value": 1e-5},
                       {"warmup_steps": 10, "decay_steps": 110},
-                      lambda t, init_value, peak_value, end_value: (
-                          init_value + (peak_value - init_value) * t / 10 if t < 10 else
-                          end_value + (peak_value - end_value) * 0.5 * (1 + math.cos(math.pi * min(t - 10, 100) / 100))),
+                      lambda t, init_value, peak_value, end_value: reference.warmup_cosine_decay(
+                          t, init_value, peak_value, 10, 110, end_value),
                       [0, 5, 10, 60, 110, 500]),
 }
 

@@ -1,0 +1,369 @@
+"""Hyperparameters kept in the optimizer state, to read, log and change between steps.
+
+``inject_hyperparams(factory)(...)`` builds the optimizer ``factory(...)`` but keeps its
+numeric hyperparameters as arrays in the state, and rebuilds the optimizer from them at
+every update. A jitted training step therefore compiles once, and a new learning rate
+is a new value in the state, not a new program. ``get_hyperparams`` and
+``set_hyperparams`` read and change them anywhere in a chain's state, under ``jit``, and
+on a ``vmap``-stacked state with one value per trial.
+"""
+
+import functools
+import inspect
+import numbers
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _check
+from ._base import GradientTransformation
+from ._chain import _takes_extra_args
+from ._numerics import safe_increment, zero_count
+from ._parametric_schedule import ParametricSchedule
+
+
+class InjectHyperparamsState(NamedTuple):
+    """The state of an optimizer built by ``inject_hyperparams``.
+
+    Attributes:
+        count: int32 number of updates so far (saturating); schedules are evaluated at it.
+        hyperparams: ``name -> array`` for each stored constant; settable.
+        schedule_params: ``name -> params`` of each hyperparameter that follows a
+            ``ParametricSchedule`` (every optfn schedule is one); settable.
+        scheduled: ``name -> value`` each schedule gave the latest update (at init, the
+            value the first update will use); read-only, since it follows the schedule.
+        inner_state: the state of the optimizer itself.
+    """
+
+    count: jax.Array
+    hyperparams: dict
+    schedule_params: dict
+    scheduled: dict
+    inner_state: Any
+
+
+_NUMBERS = (numbers.Number, np.ndarray, np.generic, jax.Array)
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, _NUMBERS) and not isinstance(x, (bool, np.bool_))
+
+
+def _is_numeric_tree(x) -> bool:
+    leaves = jax.tree.leaves(x)
+    return bool(leaves) and all(_is_number(v) for v in leaves) and not isinstance(x, (str, bytes))
+
+
+def _is_step_count(value, default) -> bool:
+    # A Python int given where the factory's own default is an int is a count or a
+    # size (optax's sync_period, adafactor's min_dim_size_to_factor): keep it static.
+    def is_int(v):
+        return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+    return is_int(value) and is_int(default)
+
+
+def _kind(name: str, value, default, *, explicit: bool) -> str:
+    """How one argument is handled: "value", "schedule", "function" or "static"."""
+    if isinstance(value, ParametricSchedule):
+        return "schedule"
+    if callable(value):
+        # Only a learning rate (or a name the caller lists) is a schedule; any other
+        # callable, such as a weight-decay mask, is passed to the factory untouched.
+        return "function" if explicit or name == "learning_rate" else "static"
+    if _is_numeric_tree(value) and (explicit or not _is_step_count(value, default)):
+        return "value"
+    if explicit:
+        raise TypeError(
+            f"inject_hyperparams: {name} is listed in hyperparams but its value {value!r} "
+            "is neither a number, an array, a tree of them, nor a schedule."
+        )
+    return "static"
+
+
+def _as_dtype(tree, dtype):
+    return jax.tree.map(lambda v: jnp.asarray(v).astype(dtype), tree)
+
+
+def inject_hyperparams(
+    factory: Callable[..., GradientTransformation],
+    *,
+    hyperparams: Optional[Sequence[str]] = None,
+    dtype: Any = jnp.float32,
+) -> Callable[..., GradientTransformation]:
+    """Wrap an optimizer factory so its hyperparameters live in the optimizer state.
+
+    ``inject_hyperparams(optfn.adamw)(learning_rate=1e-3, weight_decay=1e-4)`` behaves
+    like ``optfn.adamw(1e-3, weight_decay=1e-4)``, with results equal to float32
+    rounding, but ``learning_rate``, ``b1``, ``b2``, ``eps``, ``eps_root`` and
+    ``weight_decay`` are arrays in its state (see ``get_hyperparams`` and
+    ``set_hyperparams``).
+
+    Which arguments are stored (unless ``hyperparams`` lists them):
+
+    * numbers, arrays and trees of them, except a Python int given where the factory's
+      default is also an int (a step count or a size);
+    * an optfn schedule (any ``ParametricSchedule``): its parameters are stored, so the
+      peak of a warm-up cosine can be changed mid-training, and its current value is
+      readable as the hyperparameter itself;
+    * a plain function given as ``learning_rate``: a schedule whose current value is
+      readable (it has no parameters to change).
+
+    Everything else (bools, ``None``, dtypes, and callables such as a weight-decay
+    ``mask``) is passed to the factory as it is, so a mask is never mistaken for a
+    schedule. Stored values are ``dtype`` (float32) whatever the params' dtype, so
+    ``b2=0.999`` stays 0.999 next to bfloat16 params.
+
+    Args:
+        factory: a function returning a ``GradientTransformation``, e.g. ``optfn.adam``
+            or ``optax.adam``.
+        hyperparams: the names to store, instead of the rule above.
+        dtype: the dtype of the stored values.
+
+    Returns:
+        A function with ``factory``'s arguments that returns a
+        ``GradientTransformation`` whose state is an ``InjectHyperparamsState``.
+
+    Example:
+        >>> import jax.numpy as jnp, optfn
+        >>> opt = optfn.inject_hyperparams(optfn.sgd)(learning_rate=0.1)
+        >>> state = opt.init(jnp.zeros(2))
+        >>> state = optfn.set_hyperparams(state, learning_rate=0.01)
+        >>> updates, state = opt.update(jnp.ones(2), state)
+        >>> print(updates, optfn.get_hyperparams(state)["learning_rate"])
+        [-0.01 -0.01] 0.01
+    """
+    name = getattr(factory, "__qualname__", repr(factory))
+    fn = f"inject_hyperparams({name})"
+    if not callable(factory):
+        raise TypeError(f"inject_hyperparams: factory must be a function returning an optimizer, got {factory!r}.")
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        raise TypeError(f"{fn}: cannot read the factory's signature; wrap it in a def with named arguments.") from None
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in signature.parameters.values()):
+        raise TypeError(f"{fn}: factories taking *args are not supported; give the hyperparameters by name.")
+    listed = None if hyperparams is None else tuple(hyperparams)
+    if listed is not None:
+        unknown = [h for h in listed if h not in signature.parameters]
+        if unknown:
+            raise TypeError(f"{fn}: hyperparams {unknown} are not arguments of {name}; it takes {list(signature.parameters)}.")
+
+    @functools.wraps(factory)
+    def build(*args, **kwargs) -> GradientTransformation:
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"{fn}: {e}") from None
+        bound.apply_defaults()
+        arguments = {}
+        for arg, value in bound.arguments.items():
+            if signature.parameters[arg].kind is inspect.Parameter.VAR_KEYWORD:
+                arguments.update(value)
+            else:
+                arguments[arg] = value
+        defaults = {k: p.default for k, p in signature.parameters.items()}
+
+        def kind(arg, value):
+            if listed is None:
+                return _kind(arg, value, defaults.get(arg), explicit=False)
+            return _kind(arg, value, defaults.get(arg), explicit=True) if arg in listed else "static"
+
+        kinds = {arg: kind(arg, v) for arg, v in arguments.items()}
+        static = {a: v for a, v in arguments.items() if kinds[a] == "static"}
+        values = {a: v for a, v in arguments.items() if kinds[a] == "value"}
+        schedules = {a: v for a, v in arguments.items() if kinds[a] == "schedule"}
+        functions = {a: v for a, v in arguments.items() if kinds[a] == "function"}
+        factory(**arguments)  # the factory's own checks run now, on the values given
+
+        def current(count, schedule_params):
+            now = {a: s.replace(schedule_params[a])(count) for a, s in schedules.items()}
+            now.update({a: f(count) for a, f in functions.items()})
+            return _as_dtype(now, dtype)
+
+        def init(params):
+            count = zero_count()
+            schedule_params = _as_dtype({a: s.params for a, s in schedules.items()}, dtype)
+            stored = _as_dtype(values, dtype)
+            now = current(count, schedule_params)
+            inner = factory(**static, **stored, **now)
+            return InjectHyperparamsState(count, stored, schedule_params, now, inner.init(params))
+
+        def update(updates, state, params=None, **extra_args):
+            _check.state_type(fn, state, InjectHyperparamsState)
+            now = current(state.count, state.schedule_params)
+            inner = factory(**static, **state.hyperparams, **now)
+            if _takes_extra_args(inner.update):
+                updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
+            else:
+                updates, inner_state = inner.update(updates, state.inner_state, params)
+            new_state = InjectHyperparamsState(
+                safe_increment(state.count), state.hyperparams, state.schedule_params, now, inner_state
+            )
+            return updates, new_state
+
+        return GradientTransformation(init, update)
+
+    return build
+
+
+def _key(path) -> str:
+    parts = []
+    for entry in path:
+        for attr in ("key", "idx", "name"):
+            if hasattr(entry, attr):
+                parts.append(str(getattr(entry, attr)))
+                break
+    return "/".join(parts)
+
+
+def _flat(tree) -> dict:
+    """``{"learning_rate/peak_value": leaf, ...}`` for a dict of (nested) values."""
+    return {_key(path): leaf for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def _parts(state) -> list:
+    is_part = lambda x: isinstance(x, InjectHyperparamsState)  # noqa: E731
+    return [x for x in jax.tree.leaves(state, is_leaf=is_part) if is_part(x)]
+
+
+_NO_PARTS = (
+    "{fn}: this state holds no stored hyperparameters. Build the optimizer with "
+    "optfn.inject_hyperparams, e.g. optfn.inject_hyperparams(optfn.adam)(learning_rate=1e-3), "
+    "and pass the state its init returned."
+)
+
+
+def get_hyperparams(state) -> dict:
+    """The hyperparameters stored anywhere in an optimizer state, as a flat dict.
+
+    Keys are the argument names (``"learning_rate"``, ``"b1"``). A scheduled
+    hyperparameter maps to the value its schedule gave the latest update (before any
+    update, the value the first update will use), and its schedule's parameters appear
+    as ``"learning_rate/peak_value"`` and so on. On a ``vmap``-stacked state every value
+    has a leading trial axis. Works under ``jit``.
+
+    Args:
+        state: the state of an ``inject_hyperparams`` optimizer, or of a chain or any
+            pytree that contains one.
+
+    Returns:
+        ``dict[str, jax.Array]``.
+
+    Example:
+        >>> import jax.numpy as jnp, optfn
+        >>> sched = optfn.warmup_cosine_decay(0.0, 1e-3, warmup_steps=10, decay_steps=100)
+        >>> opt = optfn.inject_hyperparams(optfn.adam)(learning_rate=sched)
+        >>> hp = optfn.get_hyperparams(opt.init(jnp.zeros(2)))
+        >>> print(sorted(hp))  # doctest: +NORMALIZE_WHITESPACE
+        ['b1', 'b2', 'eps', 'eps_root', 'learning_rate', 'learning_rate/end_value',
+         'learning_rate/exponent', 'learning_rate/init_value', 'learning_rate/peak_value']
+    """
+    parts = _parts(state)
+    if not parts:
+        raise ValueError(_NO_PARTS.format(fn="get_hyperparams"))
+    out = {}
+    for part in parts:
+        found = {**_flat(part.hyperparams), **part.scheduled}
+        found.update({f"{a}/{k}" if k else a: v for a, p in part.schedule_params.items() for k, v in _flat(p).items()})
+        twice = sorted(set(found) & set(out))
+        if twice:
+            raise ValueError(
+                f"get_hyperparams: {twice} are stored by more than one part of this state; "
+                "call get_hyperparams on each part (e.g. state[0]) instead."
+            )
+        out.update(found)
+    return out
+
+
+def _converted(key: str, old: jax.Array, value) -> jax.Array:
+    _check.hyperparameter("set_hyperparams", key, value)
+    new = jnp.asarray(value).astype(old.dtype)
+    if new.shape == old.shape:
+        return new
+    if new.ndim == 0:
+        return jnp.broadcast_to(new, old.shape)
+    raise ValueError(
+        f"set_hyperparams: {key} has shape {old.shape} in this state, got a value of shape "
+        f"{new.shape}. Pass a scalar (the same value for every trial), or an array with "
+        "the stored shape (one value per trial of a vmap-stacked state)."
+    )
+
+
+def _set_in(tree, key_prefix: str, changes: Mapping[str, Any]):
+    leaves_with_paths, treedef = jax.tree_util.tree_flatten_with_path(tree)
+    leaves = []
+    for path, leaf in leaves_with_paths:
+        key = "/".join(k for k in (key_prefix, _key(path)) if k)
+        leaves.append(_converted(key, leaf, changes[key]) if key in changes else leaf)
+    return jax.tree.unflatten(treedef, leaves)
+
+
+def set_hyperparams(state, values: Optional[Mapping[str, Any]] = None, /, **kwargs):
+    """A copy of ``state`` with new values for some stored hyperparameters.
+
+    Names are those of ``get_hyperparams``: ``set_hyperparams(state, learning_rate=1e-4)``
+    for a constant, ``set_hyperparams(state, {"learning_rate/peak_value": 2e-3})`` for a
+    schedule's parameter. Each new value takes the stored dtype and shape (a scalar is
+    broadcast over the trials of a stacked state; an array gives one value per trial),
+    so a jitted step that takes this state does not recompile. Works under ``jit`` and
+    on any pytree that contains the state, such as a chain's.
+
+    Args:
+        state: the state of an ``inject_hyperparams`` optimizer, or a pytree holding one.
+        values: a mapping ``name -> value``, for names that are not identifiers.
+        **kwargs: ``name=value``.
+
+    Returns:
+        The new state; ``state`` itself is unchanged.
+
+    Raises:
+        ValueError: for a name the state does not store (the message lists the names it
+            does), for the value of a scheduled hyperparameter (set its schedule's
+            parameters instead), and for a shape that does not fit.
+
+    Example:
+        >>> import jax.numpy as jnp, optfn
+        >>> opt = optfn.inject_hyperparams(optfn.adam)(learning_rate=1e-2, b1=0.9)
+        >>> state = optfn.set_hyperparams(opt.init(jnp.zeros(3)), learning_rate=1e-3, b1=0.8)
+        >>> print(optfn.get_hyperparams(state)["b1"])
+        0.8
+    """
+    changes = {**(values or {}), **kwargs}
+    parts = _parts(state)
+    if not parts:
+        raise ValueError(_NO_PARTS.format(fn="set_hyperparams"))
+    settable = [
+        set(_flat(p.hyperparams)) | {f"{a}/{k}" for a, q in p.schedule_params.items() for k in _flat(q)} for p in parts
+    ]
+    for key in changes:
+        owners = [i for i, keys in enumerate(settable) if key in keys]
+        if len(owners) > 1:
+            raise ValueError(
+                f"set_hyperparams: {key!r} is stored by {len(owners)} parts of this state; "
+                "set it on each part (e.g. state[0]) instead."
+            )
+        if owners:
+            continue
+        if any(key in p.scheduled for p in parts):
+            own = sorted(k for keys in settable for k in keys if k.startswith(key + "/"))
+            raise ValueError(
+                f"set_hyperparams: {key} follows a schedule, so its value cannot be set. "
+                + (f"Set the schedule's parameters instead: {own}." if own else
+                   "It is a plain function with no parameters; to control it, build the "
+                   "optimizer with a number or an optfn schedule (a ParametricSchedule).")
+            )
+        raise ValueError(
+            f"set_hyperparams: unknown hyperparameter {key!r}; this state stores "
+            f"{sorted(set().union(*settable))}."
+        )
+
+    def replace(part):
+        if not isinstance(part, InjectHyperparamsState):
+            return part
+        schedule_params = {a: _set_in(q, a, changes) for a, q in part.schedule_params.items()}
+        return part._replace(hyperparams=_set_in(part.hyperparams, "", changes), schedule_params=schedule_params)
+
+    return jax.tree.map(replace, state, is_leaf=lambda x: isinstance(x, InjectHyperparamsState))
