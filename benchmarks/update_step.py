@@ -21,18 +21,19 @@ import jax.numpy as jnp
 import optax
 
 import optfn
+from _timing import interleaved, median_ratio
 
 
 def tree_a():
     shapes = [(512, 512)] * 20 + [(1024, 512)]
     leaves = {}
     for i, (m, n) in enumerate(shapes):
-        leaves[f"layer{i:02d}"] = {"w": jnp.full((m, n), 0.01), "b": jnp.zeros(n)}
+        leaves[f"layer{i:02d}"] = {"w": jnp.full((m, n), 0.01, jnp.float32), "b": jnp.zeros(n)}
     return leaves
 
 
 def tree_b():
-    return {f"p{i:04d}": jnp.full((64,), 0.01) for i in range(1000)}
+    return {f"p{i:04d}": jnp.full((64,), 0.01, jnp.float32) for i in range(1000)}
 
 
 def adam_step(opt):
@@ -105,19 +106,10 @@ class Runner:
 
 def measure(params, reps):
     runners = {k: Runner(k, params) for k in ("optfn", "optax", "floor")}
-    times = {k: [] for k in runners}
-    for _ in range(3):  # warm-up
-        for r in runners.values():
-            r()
-    for _ in range(reps):
-        for k, r in runners.items():
-            t0 = time.perf_counter()
-            r()
-            times[k].append(time.perf_counter() - t0)
+    times = interleaved(runners, reps)
     med = {k: statistics.median(v) for k, v in times.items()}
-    # ratios: the median of per-round ratios, robust to a slow round hitting one side
-    med["optfn/optax"] = statistics.median(a / b for a, b in zip(times["optfn"], times["optax"]))
-    med["optfn/floor"] = statistics.median(a / b for a, b in zip(times["optfn"], times["floor"]))
+    med["optfn/optax"] = median_ratio(times["optfn"], times["optax"])
+    med["optfn/floor"] = median_ratio(times["optfn"], times["floor"])
     return med, {k: r.compile_s for k, r in runners.items()}, {k: r.kernels for k, r in runners.items()}
 
 

@@ -37,11 +37,16 @@ def accuracy(params, x, y):
     return float(jnp.mean(jnp.argmax(forward(params, x), axis=1) == y))
 
 
-def main(steps=300, lr=3e-3, batch=128, seed=0):
+def digits_split(seed=0):
+    """scikit-learn's 8x8 digits scaled to [0, 1]: ``x_train, x_test, y_train, y_test``."""
     digits = load_digits()
     x = (digits.data / 16.0).astype(np.float32)
     split = train_test_split(x, digits.target.astype(np.int32), test_size=0.25, random_state=seed)
-    x_tr, x_te, y_tr, y_te = map(jnp.asarray, split)
+    return tuple(map(jnp.asarray, split))
+
+
+def main(steps=300, lr=3e-3, batch=128, seed=0):
+    x_tr, x_te, y_tr, y_te = digits_split(seed)
 
     params = init_mlp(jax.random.key(seed), [64, 128, 10])
     opt = optfn.adam(lr)
