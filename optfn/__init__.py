@@ -16,6 +16,10 @@ from ._adam import adamw as adamw
 from ._adam import nadam as nadam
 from ._adam import scale_by_adam as scale_by_adam
 from ._apply_updates import apply_updates as apply_updates
+from ._batch_norm import BatchNormParams as BatchNormParams
+from ._batch_norm import BatchNormState as BatchNormState
+from ._batch_norm import batch_norm as batch_norm
+from ._batch_norm import batch_norm_init as batch_norm_init
 from ._base import EmptyState as EmptyState
 from ._base import GradientTransformation as GradientTransformation
 from ._base import OptState as OptState

@@ -125,3 +125,29 @@ def warmup_cosine_decay(t, init_value, peak_value, warmup_steps, decay_steps, en
         return init_value + (peak_value - init_value) * t / warmup_steps
     frac = min(t - warmup_steps, decay_steps - warmup_steps) / (decay_steps - warmup_steps)
     return end_value + (peak_value - end_value) * (0.5 * (1 + math.cos(math.pi * frac))) ** exponent
+
+
+def batch_norm_train(x, scale, bias, mean, var, momentum, eps, unbiased=False, axis=-1):
+    """Ioffe & Szegedy's training step over every axis but ``axis``, in float64.
+
+    Returns ``(y, new_mean, new_var)``; the running averages are
+    ``momentum * old + (1 - momentum) * batch`` with the batch variance biased (divided
+    by m) or, for PyTorch's convention, unbiased (divided by m - 1).
+    """
+    x = np.asarray(x, np.float64)
+    axis = axis % x.ndim
+    reduce = tuple(i for i in range(x.ndim) if i != axis)
+    shape = [x.shape[i] if i == axis else 1 for i in range(x.ndim)]
+    m = x.size // x.shape[axis]
+    mu = x.mean(axis=reduce)
+    sigma2 = ((x - mu.reshape(shape)) ** 2).mean(axis=reduce)
+    y = (x - mu.reshape(shape)) / np.sqrt(sigma2.reshape(shape) + eps) * np.reshape(scale, shape) + np.reshape(bias, shape)
+    stored = sigma2 * m / (m - 1) if unbiased else sigma2
+    return y, momentum * np.asarray(mean, np.float64) + (1 - momentum) * mu, momentum * np.asarray(var, np.float64) + (1 - momentum) * stored
+
+
+def batch_norm_eval(x, scale, bias, mean, var, eps, axis=-1):
+    """Test-time batch norm with the running averages, in float64."""
+    x = np.asarray(x, np.float64)
+    shape = [x.shape[i] if i == axis % x.ndim else 1 for i in range(x.ndim)]
+    return (x - np.reshape(mean, shape)) / np.sqrt(np.reshape(var, shape) + eps) * np.reshape(scale, shape) + np.reshape(bias, shape)

@@ -9,24 +9,30 @@ import pytest
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
 
 
-def test_train_digits_learns():
+def _run(script, *args) -> str:
     pytest.importorskip("sklearn")
-    out = subprocess.run(
-        [sys.executable, os.path.join(EXAMPLES, "train_digits.py"), "--steps", "200"],
+    return subprocess.run(
+        [sys.executable, os.path.join(EXAMPLES, script), *args],
         capture_output=True, text=True, timeout=300, check=True,
     ).stdout
-    last = out.strip().splitlines()[-1]
-    test_acc = float(last.split("test accuracy")[1])
-    assert test_acc > 0.9, out
+
+
+def _test_accuracy(out: str) -> float:
+    return float(out.strip().splitlines()[-1].split("test accuracy")[1])
+
+
+def test_train_digits_learns():
+    out = _run("train_digits.py", "--steps", "200")
+    assert _test_accuracy(out) > 0.9, out
 
 
 def test_babysitting_lowers_the_rate_without_recompiling():
-    pytest.importorskip("sklearn")
-    out = subprocess.run(
-        [sys.executable, os.path.join(EXAMPLES, "babysitting.py"), "--chunks", "8", "--steps-per-chunk", "40"],
-        capture_output=True, text=True, timeout=300, check=True,
-    ).stdout
+    out = _run("babysitting.py", "--chunks", "8", "--steps-per-chunk", "40")
     assert "learning rate -> 1e-02" in out, out
-    last = out.strip().splitlines()[-1]
-    assert last.startswith("compiled programs: 1 "), out
-    assert float(last.split("test accuracy")[1]) > 0.9, out
+    assert out.strip().splitlines()[-1].startswith("compiled programs: 1 "), out
+    assert _test_accuracy(out) > 0.9, out
+
+
+def test_mlp_batchnorm_learns_and_tests_with_running_averages():
+    out = _run("mlp_batchnorm.py", "--steps", "150")
+    assert _test_accuracy(out) > 0.95, out
