@@ -1,7 +1,9 @@
 """optfn: pure-function optimizers for JAX.
 
 Gradient transformations are ``(init, update)`` pairs (see ``optfn._base`` for the
-protocol) that compose with ``chain`` and interoperate with optax.
+protocol) that compose with ``chain`` and interoperate with optax. Schedules,
+hyperparameters kept in the optimizer state (``inject_hyperparams``) and a functional
+batch norm with explicit state (``batch_norm``) complete it.
 """
 
 from ._adadelta import ScaleByAdadeltaState as ScaleByAdadeltaState

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from . import _check
 from ._numerics import as_dtype, compute_dtype, safe_increment, zero_count
 
-_VARIANCE = ("shifted", "two_pass", "fast")
+_VARIANCE = ("two_pass", "fast")
 _RUNNING_VAR = ("biased", "unbiased")
 
 
@@ -111,22 +111,10 @@ def _moments(xc, w, reduce, axis_name, variance):
         s1, s2 = totals(xc, xc * xc)
         mean = s1 / count
         return mean, jnp.maximum(s2 / count - mean * mean, 0), count
-    if variance == "two_pass" or w is not None:
-        (s1,) = totals(xc)
-        mean = s1 / count
-        (s2,) = totals(jnp.square(xc - mean))
-        return mean, s2 / count, count
-    # "shifted": one pass over d = x - k, with k the first example (averaged across
-    # axis_name so that every member shares it). |d| is of the order of the spread, not
-    # of the offset, so E[d^2] - E[d]^2 keeps its digits where E[x^2] - E[x]^2 does not.
-    first = tuple(slice(0, 1) if i in reduce else slice(None) for i in range(xc.ndim))
-    k = jax.lax.stop_gradient(xc[first])
-    if axis_name is not None:
-        k = jax.lax.pmean(k, axis_name)
-    d = xc - k
-    s1, s2 = totals(d, d * d)
-    shift = s1 / count
-    return k + shift, jnp.maximum(s2 / count - shift * shift, 0), count
+    (s1,) = totals(xc)  # two passes: the mean, then the mean squared deviation from it
+    mean = s1 / count
+    (s2,) = totals(jnp.square(xc - mean))
+    return mean, s2 / count, count
 
 
 _BATCH_OF_ONE = (
@@ -150,7 +138,7 @@ def batch_norm(
     axis_name: Optional[Union[str, Sequence[str]]] = None,
     mask: Optional[jax.Array] = None,
     running_var: str = "biased",
-    variance: str = "shifted",
+    variance: str = "two_pass",
 ) -> tuple:
     r"""Batch normalisation (Ioffe & Szegedy), explicit state in, new state out.
 
@@ -169,12 +157,11 @@ def batch_norm(
     Statistics are float32 (at least), whatever the input dtype; ``y`` has ``x``'s
     dtype. The variance algorithm (``variance``):
 
-    * ``"shifted"`` (default): one pass over ``x - k``, ``k`` the first example of the
-      batch; accurate at any offset (a feature at 1e4 with unit spread keeps its
-      variance) and a single read of ``x`` where the compiler fuses the two sums.
-    * ``"two_pass"``: the mean, then the mean squared deviation; accurate, two reads.
+    * ``"two_pass"`` (default): the mean, then the mean squared deviation from it;
+      accurate at any offset (a feature at 1e4 with unit spread keeps its variance).
     * ``"fast"``: ``E[x^2] - E[x]^2``, one read, one collective; loses 17% of the
-      variance at an offset of 1e3 and all of it at 1e4 (flax's default).
+      variance at an offset of 1e3 and all of it at 1e4 (flax's default). Opt in only
+      for inputs known to be near zero mean.
 
     Args:
         params: ``BatchNormParams`` from ``batch_norm_init``.
@@ -187,14 +174,14 @@ def batch_norm(
         eps: added to the variance, ``> 0``; traceable.
         axis_name: the name (or names) of a ``vmap``/``shard_map`` axis to share the
             statistics across: per-example ``vmap`` then equals the whole batch. The
-            sums go through one ``psum``; the default ``"shifted"`` first shares its
-            shift with a ``pmean`` of one example. Leave ``None`` under an ensemble
+            sums of each pass go through one ``psum`` (two for ``"two_pass"``, one for
+            ``"fast"``). Leave ``None`` under an ensemble
             ``vmap`` (one model per trial): each member keeps its own statistics.
         mask: bools broadcastable to ``x``; only ``True`` positions count in the
-            statistics (padding). With a mask the variance is two-pass.
+            statistics (padding).
         running_var: ``"biased"`` stores the batch variance as normalised (flax,
             haiku); ``"unbiased"`` stores ``var * m / (m - 1)`` (PyTorch).
-        variance: ``"shifted"``, ``"two_pass"`` or ``"fast"``, see above.
+        variance: ``"two_pass"`` or ``"fast"``, see above.
 
     Returns:
         ``(y, new_state)``.

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import optfn
 import reference
 
-VARIANCES = ("shifted", "two_pass", "fast")
+VARIANCES = ("two_pass", "fast")
 
 
 def _batches(n=5, shape=(32, 6), offset=2.0, seed=0):
@@ -67,7 +67,7 @@ def test_accurate_at_large_offsets_where_the_fast_formula_fails(offset):
     x = offset + jax.random.normal(jax.random.PRNGKey(0), (1024, 8))
     true_var = np.var(np.asarray(x, np.float64), axis=0)
     params, state = optfn.batch_norm_init(8)
-    for variance in ("shifted", "two_pass"):
+    for variance in ("two_pass",):
         _, s = optfn.batch_norm(params, state, x, training=True, momentum=0.0, variance=variance)
         np.testing.assert_allclose(s.var, true_var, rtol=1e-3)
     _, fast = optfn.batch_norm(params, state, x, training=True, momentum=0.0, variance="fast")
@@ -76,7 +76,7 @@ def test_accurate_at_large_offsets_where_the_fast_formula_fails(offset):
 
 @settings(max_examples=25, deadline=None)
 @given(batch=st.integers(2, 64), offset=st.floats(-1e4, 1e4), spread=st.floats(1e-1, 1e2),
-       seed=st.integers(0, 2**16), variance=st.sampled_from(["shifted", "two_pass"]))
+       seed=st.integers(0, 2**16), variance=st.just("two_pass"))
 def test_property_training_output_has_mean_0_and_variance_1(batch, offset, spread, seed, variance):
     x = offset + spread * jax.random.normal(jax.random.PRNGKey(seed), (batch, 3))
     params, state = optfn.batch_norm_init(3)
