@@ -8,7 +8,8 @@ from hypothesis.extra.numpy import arrays
 
 import optfn
 
-finite = st.floats(-1e3, 1e3, allow_nan=False, width=32)
+# XLA on CPU flushes subnormal floats to zero, so they are left out.
+finite = st.floats(-1e3, 1e3, allow_nan=False, allow_subnormal=False, width=32)
 vectors = arrays(np.float32, st.integers(1, 8), elements=finite)
 rates = st.floats(1e-5, 1.0)
 
