@@ -66,4 +66,6 @@ from ._sgd import sgd as sgd
 from ._sgd import trace as trace
 from ._weight_decay import add_decayed_weights as add_decayed_weights
 
+from . import sweep as sweep
+
 __version__ = "0.1.0"

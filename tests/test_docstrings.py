@@ -9,12 +9,12 @@ import pytest
 
 import optfn
 
-MODULES = sorted(m.name for m in pkgutil.iter_modules(optfn.__path__))
+MODULES = sorted(m.name for m in pkgutil.walk_packages(optfn.__path__, prefix="optfn."))
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
-    module = importlib.import_module(f"optfn.{name}")
+    module = importlib.import_module(name)
     with np.printoptions(precision=4, suppress=True):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False)
-    assert result.failed == 0, f"{result.failed} docstring example(s) failed in optfn.{name}"
+    assert result.failed == 0, f"{result.failed} docstring example(s) failed in {name}"

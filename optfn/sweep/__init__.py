@@ -1,0 +1,17 @@
+"""Hyperparameter sweeps: many trials trained as one ``jit(vmap(scan))`` program.
+
+Sample on the right scale (``log_uniform`` for learning rates, ``one_minus_log_uniform``
+for betas), randomly rather than on a grid; train every trial together with ``Runner``;
+zoom in around the best (``Space.zoom``) and stop bad trials early (``halving=``).
+"""
+
+from ._result import SweepResult as SweepResult
+from ._runner import Runner as Runner
+from ._space import Dimension as Dimension
+from ._space import Space as Space
+from ._space import choice as choice
+from ._space import fixed as fixed
+from ._space import int_uniform as int_uniform
+from ._space import log_uniform as log_uniform
+from ._space import one_minus_log_uniform as one_minus_log_uniform
+from ._space import uniform as uniform

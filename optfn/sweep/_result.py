@@ -1,0 +1,136 @@
+"""The outcome of a sweep: every trial's hyperparameters, history and status."""
+
+import json
+import math
+from typing import Optional
+
+import numpy as np
+
+OK, NAN, DIVERGED = "ok", "nan", "diverged"
+
+
+def _sort_key(goal: str):
+    def key(trial):
+        m = trial["metric"]
+        bad = trial["status"] != OK or m is None or not math.isfinite(m)
+        return (bad, 0.0 if bad else (m if goal == "min" else -m))
+
+    return key
+
+
+class SweepResult:
+    """Trials of a sweep, ranked by their final metric; NaN and diverged trials rank last.
+
+    Each trial is a dict: ``id``, ``hyperparams``, ``status`` (``"ok"``, ``"nan"`` or
+    ``"diverged"``), ``metric`` (the last evaluation), ``steps`` (how far it trained:
+    fewer when successive halving stopped it) and ``history`` (``step``, ``loss``,
+    ``metric`` lists, one entry per evaluation).
+
+    Attributes:
+        trials: the trial dicts, in trial-id order.
+        goal: ``"min"`` or ``"max"``: which way the metric improves.
+        trial_steps: optimizer steps summed over trials (the compute the sweep used).
+    """
+
+    def __init__(self, trials: list, goal: str = "min", trial_steps: int = 0):
+        self.trials = sorted(trials, key=lambda t: t["id"])
+        self.goal = goal
+        self.trial_steps = int(trial_steps)
+
+    def __len__(self) -> int:
+        return len(self.trials)
+
+    def __repr__(self) -> str:
+        best = self.best()
+        summary = f"best metric {best['metric']:.4g} (trial {best['id']})" if best else "no finished trial"
+        return f"SweepResult({len(self.trials)} trials, {summary}, {self.trial_steps} trial-steps)"
+
+    def top(self, k: int = 10) -> list:
+        """The ``k`` best trials that finished with a finite metric, best first."""
+        ranked = sorted(self.trials, key=_sort_key(self.goal))
+        return [t for t in ranked if t["status"] == OK and t["metric"] is not None and math.isfinite(t["metric"])][:k]
+
+    def best(self) -> Optional[dict]:
+        """The best trial, or ``None`` when none finished (NaN-safe)."""
+        top = self.top(1)
+        return top[0] if top else None
+
+    def history(self, key: str = "metric") -> np.ndarray:
+        """``(trials, evaluations)`` array of ``"metric"`` or ``"loss"``, NaN after a trial stopped."""
+        n = max((len(t["history"][key]) for t in self.trials), default=0)
+        out = np.full((len(self.trials), n), np.nan)
+        for i, t in enumerate(self.trials):
+            out[i, : len(t["history"][key])] = t["history"][key]
+        return out
+
+    def to_dicts(self) -> list:
+        """Plain dicts (JSON-ready), one per trial."""
+        return [json.loads(json.dumps(t, default=float)) for t in self.trials]
+
+    def to_json(self, path: Optional[str] = None) -> str:
+        """The trials as JSON; written to ``path`` when given."""
+        text = json.dumps({"goal": self.goal, "trial_steps": self.trial_steps, "trials": self.to_dicts()}, indent=1)
+        if path is not None:
+            with open(path, "w") as f:
+                f.write(text)
+        return text
+
+    def to_dataframe(self):
+        """One row per trial (needs pandas): id, status, metric, steps, then each hyperparameter."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("SweepResult.to_dataframe needs pandas: pip install pandas.") from None
+        rows = [{"id": t["id"], "status": t["status"], "metric": t["metric"], "steps": t["steps"], **t["hyperparams"]}
+                for t in self.trials]
+        return pd.DataFrame(rows)
+
+    def plot(self, path: Optional[str] = None, space=None):
+        """Final metric against each hyperparameter on its own scale, and the loss curves.
+
+        Learning-rate-like dimensions (``log_uniform``) get a log axis; betas
+        (``one_minus_log_uniform``) are plotted against ``1 - beta`` on a log axis. Needs
+        matplotlib. Returns the figure; saves it to ``path`` when given.
+
+        Args:
+            path: where to save the figure (png, pdf, ...).
+            space: the ``Space`` the trials came from, for the axis scales; without it,
+                positive values spanning more than a decade get a log axis.
+        """
+        try:
+            import matplotlib
+
+            if path is not None:
+                matplotlib.use("Agg", force=False)
+            import matplotlib.pyplot as plt
+        except ImportError:
+            raise ImportError("SweepResult.plot needs matplotlib: pip install matplotlib.") from None
+        names = list(self.trials[0]["hyperparams"]) if self.trials else []
+        names = [n for n in names if isinstance(self.trials[0]["hyperparams"][n], (int, float))]
+        fig, axes = plt.subplots(1, len(names) + 1, figsize=(4 * (len(names) + 1), 3.5), squeeze=False)
+        ok = [t for t in self.trials if t["status"] == OK and t["metric"] is not None and math.isfinite(t["metric"])]
+        for ax, name in zip(axes[0], names):
+            kind = space.dimensions[name].kind if space is not None and name in space.dimensions else None
+            xs = np.array([t["hyperparams"][name] for t in ok], float)
+            ys = [t["metric"] for t in ok]
+            if kind == "one_minus_log":
+                ax.scatter(1 - xs, ys, s=12)
+                ax.set_xscale("log")
+                ax.set_xlabel(f"1 - {name}")
+            else:
+                ax.scatter(xs, ys, s=12)
+                if kind == "log" or (kind is None and len(xs) and xs.min() > 0 and xs.max() / xs.min() > 10):
+                    ax.set_xscale("log")
+                ax.set_xlabel(name)
+            ax.set_ylabel("final metric")
+        curves = axes[0][-1]
+        for t in self.trials:
+            if t["history"]["loss"]:
+                curves.plot(t["history"]["step"], t["history"]["loss"], lw=0.6, alpha=0.5)
+        curves.set_yscale("log")
+        curves.set_xlabel("step")
+        curves.set_ylabel("train loss")
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path, dpi=100)
+        return fig

@@ -1,0 +1,403 @@
+"""Train many trials as one ``jit(vmap(scan))`` program, with successive halving."""
+
+import math
+import numbers
+import warnings
+from typing import Any, Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._apply_updates import apply_updates
+from ._result import DIVERGED, NAN, OK, SweepResult
+from ._space import Space
+
+
+class _Recorder(dict):
+    """A dict that remembers which keys were read, to warn about unused hyperparameters."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.read = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def _positive_int(fn, name, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{fn}: {name} must be a positive int, got {name}={value!r}.")
+    return int(value)
+
+
+def _leading(fn: str, name: str, tree) -> int:
+    sizes = {jax.tree_util.keystr(p): np.shape(x)[0] if np.ndim(x) else None
+             for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
+    if not sizes or None in sizes.values() or len(set(sizes.values())) != 1:
+        raise ValueError(
+            f"{fn}: every array in {name} needs the same leading (example) dimension, got {sizes}. "
+            "Pass arrays with one row per example, e.g. {'x': x_train, 'y': y_train}."
+        )
+    return next(iter(sizes.values()))
+
+
+class _Block:
+    """A batch of trials of one structure that runs as one vmapped program."""
+
+    def __init__(self, static, idx, numeric, keys, carry=None, pad=0):
+        self.static, self.idx, self.numeric, self.keys, self.carry, self.pad = static, idx, numeric, keys, carry, pad
+
+
+class Runner:
+    """Train many trials of one model together: one compiled program per structure.
+
+    Numeric hyperparameters (learning rate, betas, ...) are per-trial arrays under
+    ``jax.vmap``; structural ones (``int_uniform``, ``choice``: hidden units, layers,
+    ``batch_size``) group trials, one program per distinct value. Training runs in
+    chunks of ``chunk_steps`` steps (one ``lax.scan`` per dispatch) with an evaluation
+    after each. Programs are cached on the runner: a second round with new values and
+    the same shapes compiles nothing.
+
+    Args:
+        init: ``(key, hp) -> params`` (or ``(params, model_state)`` with ``has_state``);
+            ``hp`` maps every hyperparameter name to its value (numeric ones are traced
+            float32 scalars).
+        loss: ``(params, batch) -> scalar`` (``(params, model_state, batch) ->
+            (scalar, model_state)`` with ``has_state``).
+        optimizer: ``hp -> GradientTransformation``, e.g.
+            ``lambda h: optfn.adam(h["learning_rate"], b1=h["b1"])``.
+        data: a pytree of arrays with one row per example (each step draws a batch of
+            ``batch_size`` rows with replacement, from the trial's own key), or a
+            function ``(key, step) -> batch``.
+        steps: optimizer steps per trial (a multiple of ``chunk_steps``).
+        evaluate: ``(params, eval_data) -> scalar`` (``(params, model_state, eval_data)``
+            with ``has_state``); ``None`` uses the chunk's mean training loss.
+        eval_data: passed to ``evaluate``.
+        batch_size: rows per step; a structural hyperparameter ``batch_size`` overrides it.
+        chunk_steps: steps per dispatch, between evaluations.
+        goal: ``"min"`` or ``"max"``, the direction in which the metric improves.
+        has_state: the model carries state (batch-norm statistics).
+        diverge_factor: a trial is ``"diverged"`` once a chunk's mean loss exceeds this
+            factor times its first chunk's.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, optfn
+        >>> from optfn import sweep
+        >>> x = jax.random.normal(jax.random.key(0), (256, 3)); y = x @ jnp.array([1.0, -2.0, 0.5])
+        >>> runner = sweep.Runner(
+        ...     init=lambda key, hp: jnp.zeros(3),
+        ...     loss=lambda w, b: jnp.mean((b["x"] @ w - b["y"]) ** 2),
+        ...     optimizer=lambda hp: optfn.sgd(hp["learning_rate"]),
+        ...     data={"x": x, "y": y}, steps=100, chunk_steps=50, batch_size=32)
+        >>> result = runner.run(sweep.Space({"learning_rate": sweep.log_uniform(1e-3, 0.3)}), trials=16)
+        >>> result.best()["metric"] < 1e-2
+        True
+    """
+
+    def __init__(self, *, init: Callable, loss: Callable, optimizer: Callable, data: Any, steps: int,
+                 evaluate: Optional[Callable] = None, eval_data: Any = None, batch_size: int = 128,
+                 chunk_steps: int = 50, goal: str = "min", has_state: bool = False, diverge_factor: float = 10.0):
+        fn = "Runner"
+        for name, f in (("init", init), ("loss", loss), ("optimizer", optimizer)):
+            if not callable(f):
+                raise TypeError(f"{fn}: {name} must be a function, got {f!r}.")
+        self.steps = _positive_int(fn, "steps", steps)
+        self.chunk_steps = min(_positive_int(fn, "chunk_steps", chunk_steps), self.steps)
+        if self.steps % self.chunk_steps:
+            raise ValueError(f"{fn}: steps={steps} must be a multiple of chunk_steps={self.chunk_steps}.")
+        self.batch_size = _positive_int(fn, "batch_size", batch_size)
+        if goal not in ("min", "max"):
+            raise ValueError(f"{fn}: goal must be 'min' or 'max', got goal={goal!r}.")
+        self.n_examples = None if callable(data) else _leading(fn, "data", data)
+        if eval_data is not None and not callable(eval_data) and jax.tree.leaves(eval_data):
+            _leading(fn, "eval_data", eval_data)
+        self.init, self.loss, self.optimizer, self.data = init, loss, optimizer, data
+        self.evaluate, self.eval_data, self.goal, self.has_state = evaluate, eval_data, goal, has_state
+        self.diverge_factor = float(diverge_factor)
+        self._programs = {}
+
+    # -- the per-trial functions, vmapped and jitted once per structure ----------------
+
+    def _batch(self, key, step, hp):
+        if callable(self.data):
+            return self.data(key, step)
+        size = hp["batch_size"] if "batch_size" in hp else self.batch_size
+        idx = jax.random.randint(key, (size,), 0, self.n_examples)
+        return jax.tree.map(lambda a: a[idx], self.data)
+
+    def _loss_and_grad(self, params, mstate, batch):
+        if self.has_state:
+            (value, mstate), grads = jax.value_and_grad(self.loss, has_aux=True)(params, mstate, batch)
+        else:
+            value, grads = jax.value_and_grad(self.loss)(params, batch)
+        return value, grads, mstate
+
+    def _program(self, static: dict):
+        key = tuple(sorted((k, repr(v)) for k, v in static.items()))
+        if key in self._programs:
+            return self._programs[key]
+
+        def trial_init(trial_key, numeric):
+            hp = {**static, **numeric}
+            out = self.init(jax.random.fold_in(trial_key, 0), hp)
+            params, mstate = out if self.has_state else (out, None)
+            return params, mstate, self.optimizer(hp).init(params)
+
+        def trial_chunk(carry, numeric, trial_key, step0):
+            hp = {**static, **numeric}
+            opt, data_key = self.optimizer(hp), jax.random.fold_in(trial_key, 1)
+
+            def body(c, t):
+                params, mstate, ostate = c
+                value, grads, mstate = self._loss_and_grad(params, mstate, self._batch(jax.random.fold_in(data_key, t), t, hp))
+                updates, ostate = opt.update(grads, ostate, params)
+                return (apply_updates(params, updates), mstate, ostate), value
+
+            return jax.lax.scan(body, carry, step0 + jnp.arange(self.chunk_steps))
+
+        def trial_eval(carry):
+            params, mstate, _ = carry
+            if self.has_state:
+                return self.evaluate(params, mstate, self.eval_data)
+            return self.evaluate(params, self.eval_data)
+
+        program = (
+            jax.jit(jax.vmap(trial_init)),
+            jax.jit(jax.vmap(trial_chunk, in_axes=(0, 0, 0, None)), donate_argnums=(0,)),
+            jax.jit(jax.vmap(trial_eval)) if self.evaluate is not None else None,
+        )
+        self._programs[key] = program
+        return program
+
+    @property
+    def compiles(self) -> int:
+        """How many programs this runner has compiled (all structures and batch sizes)."""
+        return sum(f._cache_size() for prog in self._programs.values() for f in prog if f is not None)
+
+    # -- checks before any compilation ------------------------------------------------
+
+    def _check(self, space: Space, hp_values: dict) -> None:
+        static = {k: v for k, v in hp_values.items() if not space.dimensions[k].numeric}
+        numeric = {k: jnp.float32(v) for k, v in hp_values.items() if space.dimensions[k].numeric}
+        hp = _Recorder({**static, **numeric})
+
+        def probe(key):
+            out = self.init(key, hp)
+            params, mstate = out if self.has_state else (out, None)
+            self.optimizer(hp).init(params)
+            batch = self._batch(key, 0, hp)
+            value = self.loss(params, mstate, batch) if self.has_state else self.loss(params, batch)
+            return value[0] if self.has_state else value
+
+        shape = jax.eval_shape(probe, jax.random.PRNGKey(0))
+        if getattr(shape, "shape", None) != ():
+            raise ValueError(
+                f"Runner: loss must return a scalar, got {shape}. Reduce it, e.g. with jnp.mean "
+                "over the batch."
+            )
+        unused = sorted(set(hp_values) - hp.read - {"batch_size"})
+        if unused:
+            warnings.warn(
+                f"Runner: hyperparameters {unused} are sampled but never read by init, optimizer "
+                "or the batch; check their names (a typo trains every trial with the default).",
+                UserWarning, stacklevel=3,
+            )
+
+    # -- the sweep ---------------------------------------------------------------------
+
+    def _blocks(self, space, samples, ids, train_root, chunk_size):
+        groups = {}
+        for i, h in enumerate(samples):
+            static = {k: v for k, v in h.items() if not space.dimensions[k].numeric}
+            groups.setdefault(tuple(sorted((k, repr(v)) for k, v in static.items())), (static, []))[1].append(i)
+        blocks = []
+        for static, members in groups.values():
+            size = chunk_size or len(members)
+            for s in range(0, len(members), size):
+                idx = np.array(members[s:s + size])
+                pad = size - len(idx)
+                rows = np.concatenate([idx, np.repeat(idx[:1], pad)])  # padding repeats a trial, unreported
+                numeric = {k: jnp.asarray([samples[r][k] for r in rows], jnp.float32) for k in space.numeric_names}
+                keys = jax.vmap(lambda i: jax.random.fold_in(train_root, i))(jnp.asarray(ids[rows]))
+                blocks.append(_Block(static, idx, numeric, keys, pad=pad))
+        return blocks
+
+    def run(self, space: Space, trials: int, *, seed=0, method: str = "random", start: int = 0,
+            halving: Optional[int] = None, min_steps: Optional[int] = None, chunk_size: Optional[int] = None,
+            progress: bool = False) -> SweepResult:
+        """Sample ``trials`` hyperparameter sets from ``space`` and train them all.
+
+        Args:
+            space: the ``Space`` to sample from.
+            trials: how many trials.
+            seed: an int or PRNG key. Trial ``i`` samples its values from
+                ``fold_in(root, i)`` and trains with its own key, so its results do not
+                depend on how many trials run beside it or on ``chunk_size``.
+            method: ``"random"`` (default), ``"lhs"``, ``"sobol"`` or ``"grid"``.
+            start: the id of the first trial (to continue a sweep with new trials).
+            halving: ``eta`` for synchronous successive halving: at each rung the best
+                ``1/eta`` of the trials (by metric; NaN and diverged last) continue and
+                the others stop, compacted out of the batch so compute really drops.
+            min_steps: steps before the first rung (default ``steps / eta**2``, rounded up
+                to a multiple of ``chunk_steps``); rungs follow at ``min_steps * eta**k``.
+            chunk_size: run at most this many trials per program (bounds memory).
+            progress: show a progress bar (tqdm when installed, else a line per chunk).
+
+        Returns:
+            A ``SweepResult``.
+        """
+        n = _positive_int("Runner.run", "trials", trials)
+        if halving is not None and (isinstance(halving, bool) or not isinstance(halving, int) or halving < 2):
+            raise ValueError(f"Runner.run: halving must be an int >= 2 (keep the best 1/eta), got halving={halving!r}.")
+        if chunk_size is not None:
+            chunk_size = _positive_int("Runner.run", "chunk_size", chunk_size)
+        root = jax.random.PRNGKey(seed) if isinstance(seed, int) else seed
+        sample_root, train_root = jax.random.split(root)
+        samples = space.sample(n, sample_root, method, start)
+        self._check(space, samples[0])
+        ids = np.arange(start, start + len(samples))
+        blocks = self._blocks(space, samples, ids, train_root, chunk_size)
+        for b in blocks:
+            b.carry = self._program(b.static)[0](b.keys, b.numeric)
+        rungs = self._rungs(halving, min_steps)
+
+        history = [{"step": [], "loss": [], "metric": []} for _ in samples]
+        status, first, stopped = [OK] * len(samples), [None] * len(samples), [self.steps] * len(samples)
+        bar = _Progress(progress, self.steps // self.chunk_steps)
+        trial_steps, step = 0, 0
+        while step < self.steps:
+            for b in blocks:
+                _, chunk, evaluate = self._program(b.static)
+                b.carry, losses = chunk(b.carry, b.numeric, b.keys, jnp.int32(step))
+                metric = evaluate(b.carry) if evaluate is not None else jnp.mean(losses, axis=1)
+                losses, metric = np.asarray(losses, np.float64), np.asarray(metric, np.float64)
+                for row, i in enumerate(b.idx):
+                    self._record(i, step + self.chunk_steps, losses[row], float(metric[row]), history, status, first)
+                trial_steps += len(b.idx) * self.chunk_steps
+            step += self.chunk_steps
+            if step in rungs:
+                blocks = self._halve(blocks, halving, history, status, stopped, step, chunk_size)
+            alive = sum(len(b.idx) for b in blocks)
+            finite = [history[i]["metric"][-1] for b in blocks for i in b.idx if status[i] == OK]
+            bar.update(alive, (min if self.goal == "min" else max)(finite) if finite else float("nan"))
+        bar.close()
+        out = [{"id": int(ids[i]), "hyperparams": samples[i], "status": status[i],
+                "metric": history[i]["metric"][-1] if history[i]["metric"] else None,
+                "steps": stopped[i], "history": history[i]} for i in range(len(samples))]
+        return SweepResult(out, self.goal, trial_steps)
+
+    def _record(self, i, step, losses, metric, history, status, first):
+        mean = float(np.mean(losses))
+        history[i]["step"].append(step)
+        history[i]["loss"].append(mean)
+        history[i]["metric"].append(metric)
+        if status[i] != OK:
+            return
+        if not (np.all(np.isfinite(losses)) and math.isfinite(metric)):
+            status[i] = NAN
+        elif first[i] is None:
+            first[i] = mean
+        elif mean > self.diverge_factor * abs(first[i]):
+            status[i] = DIVERGED
+
+    def _rungs(self, eta, min_steps) -> set:
+        if eta is None:
+            return set()
+        k = self.chunk_steps
+        r = min_steps if min_steps is not None else self.steps / eta ** 2
+        r = max(k, int(math.ceil(r / k)) * k)
+        rungs = set()
+        while r < self.steps:
+            rungs.add(r)
+            r = int(math.ceil(r * eta / k)) * k
+        return rungs
+
+    def _halve(self, blocks, eta, history, status, stopped, step, chunk_size):
+        alive = [i for b in blocks for i in b.idx]
+        sign = 1.0 if self.goal == "min" else -1.0
+
+        def rank(i):
+            m = history[i]["metric"][-1]
+            return (status[i] != OK or not math.isfinite(m), sign * m if math.isfinite(m) else 0.0)
+
+        keep = set(sorted(alive, key=rank)[: max(1, math.ceil(len(alive) / eta))])
+        for i in alive:
+            if i not in keep:
+                stopped[i] = step
+        merged = {}
+        for b in blocks:
+            rows = [r for r, i in enumerate(b.idx) if i in keep]
+            if not rows:
+                continue
+            take = jnp.asarray(rows)
+            part = (b.idx[rows], {k: v[take] for k, v in b.numeric.items()}, b.keys[take],
+                    jax.tree.map(lambda a: a[take], b.carry))
+            key = tuple(sorted((k, repr(v)) for k, v in b.static.items()))
+            merged.setdefault(key, (b.static, []))[1].append(part)
+        out = []
+        for static, parts in merged.values():
+            idx = np.concatenate([p[0] for p in parts])
+            numeric = {k: jnp.concatenate([p[1][k] for p in parts]) for k in parts[0][1]}
+            keys = jnp.concatenate([p[2] for p in parts])
+            carry = jax.tree.map(lambda *a: jnp.concatenate(a), *[p[3] for p in parts])
+            size = chunk_size or len(idx)
+            for s in range(0, len(idx), size):
+                sl = slice(s, s + size)
+                pad = size - len(idx[sl]) if chunk_size else 0
+                rows = jnp.concatenate([jnp.arange(len(idx))[sl], jnp.full((pad,), s, jnp.int32)]).astype(jnp.int32)
+                out.append(_Block(static, idx[sl], {k: v[rows] for k, v in numeric.items()}, keys[rows],
+                                  jax.tree.map(lambda a: a[rows], carry), pad))
+        return out
+
+    def memory_estimate(self, space: Space, seed=0) -> dict:
+        """Per-trial and fixed device memory of the training program, before a big run.
+
+        Compiles the chunk program for 1 and 2 trials of the first sampled structure and
+        reads XLA's memory analysis (arguments, outputs and temporaries).
+
+        Returns:
+            ``{"per_trial_bytes": int, "fixed_bytes": int}``.
+        """
+        sample = space.sample(1, seed)[0]
+        static = {k: v for k, v in sample.items() if not space.dimensions[k].numeric}
+        init, chunk, _ = self._program(static)
+        sizes = []
+        for t in (1, 2):
+            numeric = {k: jax.ShapeDtypeStruct((t,), jnp.float32) for k in space.numeric_names}
+            keys = jax.ShapeDtypeStruct((t, *jax.random.PRNGKey(0).shape), jnp.uint32)
+            carry = jax.eval_shape(init, keys, numeric)
+            mem = chunk.lower(carry, numeric, keys, jax.ShapeDtypeStruct((), jnp.int32)).compile().memory_analysis()
+            sizes.append(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes
+                         - mem.alias_size_in_bytes)
+        per = sizes[1] - sizes[0]
+        return {"per_trial_bytes": int(per), "fixed_bytes": int(sizes[0] - per)}
+
+
+class _Progress:
+    def __init__(self, enabled: bool, total: int):
+        self.bar, self.enabled, self.done, self.total = None, enabled, 0, total
+        if enabled:
+            try:
+                from tqdm.auto import tqdm
+
+                self.bar = tqdm(total=total, unit="chunk")
+            except ImportError:
+                pass
+
+    def update(self, alive: int, best: float):
+        self.done += 1
+        if self.bar is not None:
+            self.bar.set_postfix(alive=alive, best=f"{best:.4g}")
+            self.bar.update(1)
+        elif self.enabled:
+            print(f"chunk {self.done}/{self.total}  trials alive {alive}  best {best:.4g}")
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,258 @@
+"""Search spaces: each dimension maps the unit interval onto values on its own scale.
+
+A dimension is sampled through a unit coordinate ``u`` in ``[0, 1]``: ``log_uniform``
+is uniform in ``log10``, ``one_minus_log_uniform`` in ``log10(1 - beta)``, ``uniform``
+in the value itself. Zooming works in the same coordinates, so a learning rate narrows
+by decades. Numeric dimensions become traced per-trial arrays; ``int_uniform`` and
+``choice`` are structural (they change shapes) and group trials into one compiled
+program per distinct value.
+"""
+
+import dataclasses
+import itertools
+import math
+import numbers
+from typing import Any, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def _real(fn: str, name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{fn}: {name} must be a finite number, got {name}={value!r}.")
+    return float(value)
+
+
+def _ordered(fn: str, low: float, high: float, hint: str = "") -> None:
+    if not low < high:
+        raise ValueError(f"{fn}: the range is empty or inverted, low={low!r} >= high={high!r}; pass low < high.{hint}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Dimension:
+    """One searched hyperparameter. ``kind`` is its scale; ``numeric`` ones are vmapped."""
+
+    kind: str  # "log", "one_minus_log", "linear", "int", "choice", "fixed"
+    low: Any = None
+    high: Any = None
+    options: tuple = ()
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind in ("log", "one_minus_log", "linear")
+
+    def to_unit(self, value) -> float:
+        """The unit coordinate of a value (numeric and int dimensions)."""
+        if self.kind == "log":
+            return (math.log10(value) - math.log10(self.low)) / (math.log10(self.high) - math.log10(self.low))
+        if self.kind == "one_minus_log":  # u = 0 at low, 1 at high, even per decade of 1 - beta
+            a, b = math.log10(1 - self.low), math.log10(1 - self.high)
+            return (math.log10(1 - value) - a) / (b - a)
+        return (value - self.low) / (self.high - self.low)
+
+    def from_unit(self, u):
+        """Values for unit coordinates ``u`` (a NumPy array)."""
+        u = np.asarray(u, np.float64)
+        if self.kind == "log":
+            return 10 ** (math.log10(self.low) + u * (math.log10(self.high) - math.log10(self.low)))
+        if self.kind == "one_minus_log":
+            a, b = math.log10(1 - self.low), math.log10(1 - self.high)
+            return 1 - 10 ** (a + u * (b - a))
+        if self.kind == "linear":
+            return self.low + u * (self.high - self.low)
+        if self.kind == "int":
+            return np.minimum(self.low + np.floor(u * (self.high - self.low + 1)), self.high).astype(np.int64)
+        if self.kind == "choice":
+            return np.minimum(np.floor(u * len(self.options)), len(self.options) - 1).astype(np.int64)
+        return np.zeros_like(u)
+
+    def value(self, raw):
+        """The Python value a trial sees, from ``from_unit``'s output."""
+        if self.kind == "choice":
+            return self.options[int(raw)]
+        if self.kind == "fixed":
+            return self.low
+        return int(raw) if self.kind == "int" else float(raw)
+
+
+def log_uniform(low, high) -> Dimension:
+    """``10 ** U(log10 low, log10 high)``: even per decade (the learning rate's scale).
+
+    Example:
+        >>> from optfn import sweep
+        >>> d = sweep.log_uniform(1e-4, 1.0)
+        >>> print(d.from_unit([0.0, 0.5, 1.0]))
+        [0.0001 0.01   1.    ]
+    """
+    low, high = _real("log_uniform", "low", low), _real("log_uniform", "high", high)
+    if low <= 0:
+        raise ValueError(f"log_uniform: low must be > 0 (its log is taken), got low={low!r}; e.g. log_uniform(1e-5, 1e-1).")
+    _ordered("log_uniform", low, high)
+    return Dimension("log", low, high)
+
+
+def one_minus_log_uniform(low, high) -> Dimension:
+    """``beta = 1 - 10 ** U(log10(1 - high), log10(1 - low))``, for momentum-like betas.
+
+    ``one_minus_log_uniform(0.9, 0.999)`` gives as many values in 0.9..0.99 as in
+    0.99..0.999, where a uniform sample would put 90% of them below 0.99.
+
+    Example:
+        >>> from optfn import sweep
+        >>> print(sweep.one_minus_log_uniform(0.9, 0.999).from_unit([0.0, 0.5, 1.0]))
+        [0.9   0.99  0.999]
+    """
+    fn = "one_minus_log_uniform"
+    low, high = _real(fn, "low", low), _real(fn, "high", high)
+    for name, v in (("low", low), ("high", high)):
+        if not 0 < v < 1:
+            raise ValueError(f"{fn}: {name} must lie in (0, 1), got {name}={v!r}; e.g. one_minus_log_uniform(0.9, 0.999).")
+    _ordered(fn, low, high)
+    return Dimension("one_minus_log", low, high)
+
+
+def uniform(low, high) -> Dimension:
+    """``U(low, high)`` on a linear scale."""
+    low, high = _real("uniform", "low", low), _real("uniform", "high", high)
+    _ordered("uniform", low, high)
+    return Dimension("linear", low, high)
+
+
+def int_uniform(low: int, high: int) -> Dimension:
+    """An integer in ``[low, high]`` (both included), e.g. hidden units or layers; structural."""
+    for name, v in (("low", low), ("high", high)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+            raise ValueError(f"int_uniform: {name} must be an int, got {name}={v!r}.")
+    if low > high:
+        raise ValueError(f"int_uniform: the range is inverted, low={low} > high={high}.")
+    return Dimension("int", int(low), int(high))
+
+
+def choice(*options) -> Dimension:
+    """One of ``options`` (any values, e.g. ``choice(32, 64, 128)``); structural."""
+    if len(options) == 1 and isinstance(options[0], (list, tuple)):
+        options = tuple(options[0])
+    if not options:
+        raise ValueError("choice: needs at least one option, got none.")
+    return Dimension("choice", options=tuple(options))
+
+
+def fixed(value) -> Dimension:
+    """A constant, passed to every trial as it is."""
+    return Dimension("fixed", value)
+
+
+def _lhs(key, n: int, d: int) -> np.ndarray:
+    """Latin hypercube: each dimension's n strata hit once, in a random order."""
+    k1, k2 = jax.random.split(key)
+    perms = jax.vmap(lambda k: jax.random.permutation(k, n))(jax.random.split(k1, d)).T
+    jitter = jax.random.uniform(k2, (n, d))
+    return np.asarray((perms + jitter) / n, np.float64)
+
+
+class Space:
+    """Named dimensions to sample trials from.
+
+    Args:
+        dimensions: ``name -> Dimension`` (from ``log_uniform``, ``choice``, ...); a plain
+            value is ``fixed(value)``.
+
+    Example:
+        >>> from optfn import sweep
+        >>> space = sweep.Space({"learning_rate": sweep.log_uniform(1e-4, 1.0),
+        ...                      "b1": sweep.one_minus_log_uniform(0.9, 0.999),
+        ...                      "hidden": sweep.choice(32, 64, 128)})
+        >>> trials = space.sample(4, seed=0)
+        >>> sorted(trials[0])
+        ['b1', 'hidden', 'learning_rate']
+    """
+
+    def __init__(self, dimensions: Mapping[str, Any]):
+        if not dimensions:
+            raise ValueError("Space: needs at least one dimension, got none.")
+        self.dimensions = {str(k): v if isinstance(v, Dimension) else fixed(v) for k, v in dimensions.items()}
+
+    def __repr__(self) -> str:
+        return f"Space({self.dimensions!r})"
+
+    def units(self, n: int, seed=0, method: str = "random", start: int = 0) -> np.ndarray:
+        """``(n, dims)`` unit coordinates for trials ``start .. start + n - 1``."""
+        names = list(self.dimensions)
+        root = jax.random.PRNGKey(seed) if isinstance(seed, int) else seed
+        if method == "random":
+            # Each trial's values come from fold_in(root, trial_id) alone, so they do not
+            # depend on how many trials run or how they are chunked or sharded.
+            ids = jnp.arange(start, start + n)
+            u = jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(root, i), (len(names),)))(ids)
+            return np.asarray(u, np.float64)
+        if method == "lhs":
+            return _lhs(root, n, len(names))
+        if method == "sobol":
+            try:
+                from scipy.stats import qmc
+            except ImportError:
+                raise ImportError("Space.sample(method='sobol') needs scipy; pip install scipy, or use method='lhs'.") from None
+            return qmc.Sobol(len(names), scramble=True, seed=int(jax.random.randint(root, (), 0, 2**31 - 1))).random(n)
+        if method == "grid":
+            per = max(1, round(n ** (1 / len(names))))
+            levels = (np.arange(per) + 0.5) / per
+            grid = np.array(list(itertools.product(levels, repeat=len(names))))
+            return grid[:n]
+        raise ValueError(f"Space.sample: method must be 'random', 'lhs', 'sobol' or 'grid', got method={method!r}.")
+
+    def sample(self, n: int, seed=0, method: str = "random", start: int = 0) -> list:
+        """``n`` trials as dicts of Python values (random by default, as the notes advise).
+
+        Args:
+            n: number of trials, ``> 0``.
+            seed: an int or a PRNG key.
+            method: ``"random"``, ``"lhs"`` (Latin hypercube), ``"sobol"`` (needs scipy) or
+                ``"grid"`` (``round(n ** (1/dims))`` levels per dimension; at most ``n`` trials).
+            start: the id of the first trial (random sampling is per trial id).
+        """
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"Space.sample: the number of trials must be a positive int, got n={n!r}.")
+        u = self.units(n, seed, method, start)
+        columns = {name: d.from_unit(u[:, j]) for j, (name, d) in enumerate(self.dimensions.items())}
+        return [{name: d.value(columns[name][i]) for name, d in self.dimensions.items()} for i in range(len(u))]
+
+    def zoom(self, result, top_k: int = 8, margin: float = 0.25) -> "Space":
+        """A narrower space around the ``top_k`` best trials of ``result``.
+
+        Each numeric dimension becomes the span of the best trials' unit coordinates
+        (decades for log scales), widened by ``margin`` of that span on each side (at
+        least ``margin / top_k`` of the old range) and clipped to the old bounds; ``choice``
+        keeps the options the best trials used; ``int_uniform`` their span.
+
+        Args:
+            result: a ``SweepResult`` (or any object with ``top(k)`` returning trial dicts
+                with a ``"hyperparams"`` entry).
+            top_k: how many of the best trials to zoom around.
+            margin: the widening, as a fraction of the span.
+        """
+        best = [t["hyperparams"] for t in result.top(top_k)]
+        if not best:
+            raise ValueError("Space.zoom: the result has no finished trial to zoom around (all diverged or NaN).")
+        dims = {}
+        for name, d in self.dimensions.items():
+            values = [h[name] for h in best]
+            if d.numeric:
+                u = np.array([d.to_unit(v) for v in values])
+                lo, hi = u.min(), u.max()
+                pad = max(margin * (hi - lo), margin / len(best))
+                lo, hi = max(lo - pad, 0.0), min(hi + pad, 1.0)
+                new_low, new_high = (float(v) for v in d.from_unit([lo, hi]))
+                dims[name] = Dimension(d.kind, max(new_low, d.low), min(new_high, d.high))
+            elif d.kind == "int":
+                dims[name] = Dimension("int", min(values), max(values))
+            elif d.kind == "choice":
+                dims[name] = Dimension("choice", options=tuple(o for o in d.options if o in values))
+            else:
+                dims[name] = d
+        return Space(dims)
+
+    @property
+    def numeric_names(self) -> Sequence[str]:
+        return [n for n, d in self.dimensions.items() if d.numeric]
