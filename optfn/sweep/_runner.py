@@ -235,7 +235,8 @@ class Runner:
 
         Args:
             space: the ``Space`` to sample from.
-            trials: how many trials.
+            trials: how many trials, or a list of hyperparameter dicts to train as given
+                (from another search tool, or hand-picked values).
             seed: an int or PRNG key. Trial ``i`` samples its values from
                 ``fold_in(root, i)`` and trains with its own key, so its results do not
                 depend on how many trials run beside it or on ``chunk_size``.
@@ -252,6 +253,13 @@ class Runner:
         Returns:
             A ``SweepResult``.
         """
+        given = None
+        if isinstance(trials, (list, tuple)):
+            given, trials = [dict(t) for t in trials], len(trials)
+            for t in given:
+                if set(t) != set(space.dimensions):
+                    raise ValueError(f"Runner.run: each given trial needs exactly the space's names "
+                                     f"{sorted(space.dimensions)}, got {sorted(t)}.")
         n = _positive_int("Runner.run", "trials", trials)
         if halving is not None and (isinstance(halving, bool) or not isinstance(halving, int) or halving < 2):
             raise ValueError(f"Runner.run: halving must be an int >= 2 (keep the best 1/eta), got halving={halving!r}.")
@@ -259,7 +267,7 @@ class Runner:
             chunk_size = _positive_int("Runner.run", "chunk_size", chunk_size)
         root = jax.random.PRNGKey(seed) if isinstance(seed, int) else seed
         sample_root, train_root = jax.random.split(root)
-        samples = space.sample(n, sample_root, method, start)
+        samples = given if given is not None else space.sample(n, sample_root, method, start)
         self._check(space, samples[0])
         ids = np.arange(start, start + len(samples))
         blocks = self._blocks(space, samples, ids, train_root, chunk_size)

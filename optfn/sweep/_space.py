@@ -149,7 +149,7 @@ def _lhs(key, n: int, d: int) -> np.ndarray:
     k1, k2 = jax.random.split(key)
     perms = jax.vmap(lambda k: jax.random.permutation(k, n))(jax.random.split(k1, d)).T
     jitter = jax.random.uniform(k2, (n, d))
-    return np.asarray((perms + jitter) / n, np.float64)
+    return (np.asarray(perms, np.float64) + np.asarray(jitter, np.float64)) / n
 
 
 class Space:

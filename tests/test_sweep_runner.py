@@ -1,0 +1,182 @@
+"""The sweep runner: trials equal their solo runs, NaNs stay put, halving saves compute."""
+
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import optfn
+from optfn import sweep
+
+X = jax.random.normal(jax.random.PRNGKey(0), (256, 4))
+Y = X @ jnp.array([1.0, -2.0, 0.5, 3.0]) + 0.1 * jax.random.normal(jax.random.PRNGKey(1), (256,))
+DATA = {"x": X, "y": Y}
+
+
+def _init(key, hp):
+    return {"w": 0.1 * jax.random.normal(key, (4,)), "b": jnp.zeros(())}
+
+
+def _loss(p, batch):
+    return jnp.mean((batch["x"] @ p["w"] + p["b"] - batch["y"]) ** 2)
+
+
+def _evaluate(p, data):
+    return _loss(p, data)
+
+
+def _runner(**kw):
+    args = dict(init=_init, loss=_loss, optimizer=lambda h: optfn.sgd(h["lr"], momentum=h["m"]), data=DATA,
+                steps=60, chunk_steps=20, batch_size=16, evaluate=_evaluate, eval_data=DATA)
+    args.update(kw)
+    return sweep.Runner(**args)
+
+
+SPACE = sweep.Space({"lr": sweep.log_uniform(1e-3, 0.1), "m": sweep.one_minus_log_uniform(0.5, 0.99)})
+
+
+def test_each_trial_equals_its_solo_run_whatever_the_chunking():
+    runner = _runner()
+    together = runner.run(SPACE, 6, seed=5)
+    chunked = runner.run(SPACE, 6, seed=5, chunk_size=4)
+    for i in (0, 3, 5):
+        alone = runner.run(SPACE, 1, seed=5, start=i).trials[0]
+        assert alone["hyperparams"] == together.trials[i]["hyperparams"]
+        np.testing.assert_allclose(together.trials[i]["history"]["metric"], alone["history"]["metric"], rtol=1e-5)
+        np.testing.assert_allclose(chunked.trials[i]["history"]["metric"], alone["history"]["metric"], rtol=1e-5)
+    assert together.best()["metric"] < 0.05
+
+
+def test_a_nan_in_one_trial_changes_no_other_trial():
+    # the same start and data for every trial, so only the learning rate differs
+    runner = _runner(data=lambda key, step: DATA, init=lambda key, hp: {"w": jnp.zeros(4), "b": jnp.zeros(())},
+                     optimizer=lambda h: optfn.sgd(h["lr"]))
+    space = sweep.Space({"lr": sweep.log_uniform(1e-3, 1e9)})
+    sane = [{"lr": 0.01}, {"lr": 0.03}, {"lr": 0.1}]
+    with_absurd = runner.run(space, sane[:2] + [{"lr": 1e9}] + sane[2:])
+    without = runner.run(space, sane)
+    statuses = [t["status"] for t in with_absurd.trials]
+    assert statuses[2] in ("nan", "diverged") and statuses.count("ok") == 3
+    for a, b in zip([t for t in with_absurd.trials if t["status"] == "ok"], without.trials):
+        np.testing.assert_allclose(a["history"]["metric"], b["history"]["metric"], rtol=1e-6)
+    assert with_absurd.best()["hyperparams"]["lr"] == 0.1  # NaN-safe ranking
+    assert [t["hyperparams"]["lr"] for t in with_absurd.top(5)] == [0.1, 0.03, 0.01]
+
+
+def test_successive_halving_cuts_trial_steps_and_keeps_the_best():
+    # easy: full batch, same start, plain SGD well below its stability limit, so the
+    # loss at every step falls with the learning rate and the largest rate is best
+    runner = _runner(steps=270, chunk_steps=10, data=lambda key, step: DATA, optimizer=lambda h: optfn.sgd(h["lr"]),
+                     init=lambda key, hp: {"w": jnp.zeros(4), "b": jnp.zeros(())})
+    space = sweep.Space({"lr": sweep.log_uniform(1e-4, 3e-2)})
+    full = runner.run(space, 27, seed=1)
+    halved = runner.run(space, 27, seed=1, halving=3)  # rungs at 30 and 90 steps
+    assert full.trial_steps == 27 * 270
+    assert halved.trial_steps == 27 * 30 + 9 * 60 + 3 * 180
+    assert sorted(t["steps"] for t in halved.trials) == [30] * 18 + [90] * 6 + [270] * 3
+    assert halved.best()["id"] == full.best()["id"]
+    assert halved.best()["metric"] == pytest.approx(full.best()["metric"], rel=1e-5)
+    survivors = [t for t in halved.trials if t["steps"] == 270]
+    assert all(len(t["history"]["metric"]) == 27 for t in survivors)
+    early = next(i for i, t in enumerate(halved.trials) if t["steps"] == 30)
+    assert np.isnan(halved.history()[early, 3:]).all() and np.isfinite(halved.history()[early, :3]).all()
+
+
+def test_a_second_round_reuses_the_compiled_programs():
+    runner = _runner()
+    first = runner.run(SPACE, 8, seed=0, halving=2, min_steps=20)
+    compiled = runner.compiles
+    zoomed = SPACE.zoom(first, top_k=3)
+    second = runner.run(zoomed, 8, seed=1, halving=2, min_steps=20)
+    assert runner.compiles == compiled
+    for t in second.trials:
+        assert zoomed.dimensions["lr"].low <= t["hyperparams"]["lr"] <= zoomed.dimensions["lr"].high
+
+
+def test_structural_hyperparameters_group_trials_into_programs():
+    def init(key, hp):
+        return {"w1": 0.3 * jax.random.normal(key, (4, hp["hidden"])), "w2": jnp.zeros((hp["hidden"],))}
+
+    def loss(p, batch):
+        return jnp.mean((jnp.tanh(batch["x"] @ p["w1"]) @ p["w2"] - batch["y"]) ** 2)
+
+    runner = _runner(init=init, loss=loss, evaluate=None, optimizer=lambda h: optfn.adam(h["lr"]))
+    space = sweep.Space({"lr": sweep.log_uniform(1e-3, 1e-1), "hidden": sweep.choice(8, 16)})
+    result = runner.run(space, 10, seed=0)
+    assert {t["hyperparams"]["hidden"] for t in result.trials} == {8, 16}
+    assert len(runner._programs) == 2
+    assert all(t["status"] == "ok" for t in result.trials)
+
+
+def test_model_state_such_as_batch_norm_statistics():
+    def init(key, hp):
+        return {"w": jax.random.normal(key, (4, 8)), "bn": optfn.batch_norm_init(8)[0], "v": jnp.zeros(8)}, \
+            optfn.batch_norm_init(8)[1]
+
+    def forward(p, s, x, training):
+        h, s = optfn.batch_norm(p["bn"], s, x @ p["w"], training=training)
+        return jax.nn.relu(h) @ p["v"], s
+
+    def loss(p, s, batch):
+        out, s = forward(p, s, batch["x"], True)
+        return jnp.mean((out - batch["y"]) ** 2), s
+
+    def evaluate(p, s, data):
+        return jnp.mean((forward(p, s, data["x"], False)[0] - data["y"]) ** 2)
+
+    runner = _runner(init=init, loss=loss, evaluate=evaluate, has_state=True, optimizer=lambda h: optfn.adam(h["lr"]))
+    result = runner.run(sweep.Space({"lr": sweep.log_uniform(1e-3, 3e-2)}), 4, seed=0)
+    assert result.best()["metric"] < float(jnp.var(Y))
+
+
+def test_results_export(tmp_path):
+    result = _runner().run(SPACE, 5, seed=0)
+    assert result.history().shape == (5, 3) and result.history("loss").shape == (5, 3)
+    loaded = json.loads(result.to_json(str(tmp_path / "r.json")))
+    assert len(loaded["trials"]) == 5 and loaded["trials"][0]["hyperparams"].keys() == {"lr", "m"}
+    assert json.loads((tmp_path / "r.json").read_text()) == loaded
+    assert result.to_dicts()[2]["id"] == 2
+    assert "best metric" in repr(result)
+
+
+def test_dataframe_and_plot(tmp_path):
+    result = _runner().run(SPACE, 5, seed=0)
+    pd = pytest.importorskip("pandas")
+    frame = result.to_dataframe()
+    assert isinstance(frame, pd.DataFrame) and list(frame.columns[:4]) == ["id", "status", "metric", "steps"]
+    pytest.importorskip("matplotlib")
+    fig = result.plot(str(tmp_path / "sweep.png"), space=SPACE)
+    assert (tmp_path / "sweep.png").stat().st_size > 0
+    assert fig.axes[0].get_xscale() == "log" and fig.axes[1].get_xlabel() == "1 - m"
+
+
+def test_memory_estimate_before_a_big_run():
+    est = _runner().memory_estimate(SPACE)
+    assert est["per_trial_bytes"] > 0 and est["fixed_bytes"] >= 0
+
+
+def test_bad_input_is_caught_before_compiling():
+    with pytest.raises(ValueError, match="loss must return a scalar"):
+        _runner(loss=lambda p, b: (b["x"] @ p["w"] - b["y"]) ** 2).run(SPACE, 2)
+    with pytest.raises(ValueError, match=r"same leading \(example\) dimension.*256.*100"):
+        _runner(data={"x": X, "y": Y[:100]})
+    with pytest.raises(ValueError, match="trials must be a positive int, got trials=0"):
+        _runner().run(SPACE, 0)
+    with pytest.raises(ValueError, match="steps=50 must be a multiple of chunk_steps=20"):
+        _runner(steps=50)
+    with pytest.raises(ValueError, match="halving must be an int >= 2"):
+        _runner().run(SPACE, 4, halving=1)
+    runner = _runner()
+    with pytest.warns(UserWarning, match=r"\['learning_rate'\] are sampled but never read"):
+        runner.run(sweep.Space({"lr": sweep.log_uniform(1e-3, 0.1), "m": 0.9,
+                                "learning_rate": sweep.log_uniform(1e-3, 0.1)}), 2)
+    assert math.isfinite(runner.run(SPACE, 2).best()["metric"])
+
+
+def test_progress_bar_shows_trials_alive_and_the_best(capsys):
+    _runner().run(SPACE, 4, seed=0, halving=2, min_steps=20, progress=True)
+    err = capsys.readouterr().err
+    assert "alive=2" in err and "best=" in err
