@@ -36,3 +36,11 @@ def test_babysitting_lowers_the_rate_without_recompiling():
 def test_mlp_batchnorm_learns_and_tests_with_running_averages():
     out = _run("mlp_batchnorm.py", "--steps", "150")
     assert _test_accuracy(out) > 0.95, out
+
+
+def test_sweep_digits_runs_two_rounds_and_saves_a_plot(tmp_path):
+    out = _run("sweep_digits.py", "--trials", "24", "--steps", "60", "--out", str(tmp_path / "s.png"))
+    assert "round 1 (coarse)" in out and "round 2 (zoomed)" in out, out
+    best = float(out.split("best: validation loss")[1].split()[0])
+    assert best < 1.0, out
+    assert (tmp_path / "s.png").stat().st_size > 0

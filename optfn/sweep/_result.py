@@ -126,7 +126,7 @@ class SweepResult:
         curves = axes[0][-1]
         for t in self.trials:
             if t["history"]["loss"]:
-                curves.plot(t["history"]["step"], t["history"]["loss"], lw=0.6, alpha=0.5)
+                curves.plot(t["history"]["step"], t["history"]["loss"], lw=0.6, alpha=0.5, marker=".", ms=2)
         curves.set_yscale("log")
         curves.set_xlabel("step")
         curves.set_ylabel("train loss")

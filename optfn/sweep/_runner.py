@@ -47,6 +47,10 @@ def _leading(fn: str, name: str, tree) -> int:
     return next(iter(sizes.values()))
 
 
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
 class _Block:
     """A batch of trials of one structure that runs as one vmapped program."""
 
@@ -211,14 +215,14 @@ class Runner:
 
     # -- the sweep ---------------------------------------------------------------------
 
-    def _blocks(self, space, samples, ids, train_root, chunk_size):
+    def _blocks(self, space, samples, ids, train_root, chunk_size, pad_to):
         groups = {}
         for i, h in enumerate(samples):
             static = {k: v for k, v in h.items() if not space.dimensions[k].numeric}
             groups.setdefault(tuple(sorted((k, repr(v)) for k, v in static.items())), (static, []))[1].append(i)
         blocks = []
         for static, members in groups.values():
-            size = chunk_size or len(members)
+            size = chunk_size or _round_up(len(members), pad_to)
             for s in range(0, len(members), size):
                 idx = np.array(members[s:s + size])
                 pad = size - len(idx)
@@ -230,7 +234,7 @@ class Runner:
 
     def run(self, space: Space, trials: int, *, seed=0, method: str = "random", start: int = 0,
             halving: Optional[int] = None, min_steps: Optional[int] = None, chunk_size: Optional[int] = None,
-            progress: bool = False) -> SweepResult:
+            pad_to: int = 8, progress: bool = False) -> SweepResult:
         """Sample ``trials`` hyperparameter sets from ``space`` and train them all.
 
         Args:
@@ -248,6 +252,9 @@ class Runner:
             min_steps: steps before the first rung (default ``steps / eta**2``, rounded up
                 to a multiple of ``chunk_steps``); rungs follow at ``min_steps * eta**k``.
             chunk_size: run at most this many trials per program (bounds memory).
+            pad_to: round each program's trial count up to a multiple of this (the extra
+                rows repeat a trial and are never reported), so that rounds whose
+                structures get slightly different trial counts reuse compiled programs.
             progress: show a progress bar (tqdm when installed, else a line per chunk).
 
         Returns:
@@ -270,7 +277,8 @@ class Runner:
         samples = given if given is not None else space.sample(n, sample_root, method, start)
         self._check(space, samples[0])
         ids = np.arange(start, start + len(samples))
-        blocks = self._blocks(space, samples, ids, train_root, chunk_size)
+        pad_to = _positive_int("Runner.run", "pad_to", pad_to)
+        blocks = self._blocks(space, samples, ids, train_root, chunk_size, pad_to)
         for b in blocks:
             b.carry = self._program(b.static)[0](b.keys, b.numeric)
         rungs = self._rungs(halving, min_steps)
@@ -290,7 +298,7 @@ class Runner:
                 trial_steps += len(b.idx) * self.chunk_steps
             step += self.chunk_steps
             if step in rungs:
-                blocks = self._halve(blocks, halving, history, status, stopped, step, chunk_size)
+                blocks = self._halve(blocks, halving, history, status, stopped, step, chunk_size, pad_to)
             alive = sum(len(b.idx) for b in blocks)
             finite = [history[i]["metric"][-1] for b in blocks for i in b.idx if status[i] == OK]
             bar.update(alive, (min if self.goal == "min" else max)(finite) if finite else float("nan"))
@@ -326,7 +334,7 @@ class Runner:
             r = int(math.ceil(r * eta / k)) * k
         return rungs
 
-    def _halve(self, blocks, eta, history, status, stopped, step, chunk_size):
+    def _halve(self, blocks, eta, history, status, stopped, step, chunk_size, pad_to):
         alive = [i for b in blocks for i in b.idx]
         sign = 1.0 if self.goal == "min" else -1.0
 
@@ -354,10 +362,10 @@ class Runner:
             numeric = {k: jnp.concatenate([p[1][k] for p in parts]) for k in parts[0][1]}
             keys = jnp.concatenate([p[2] for p in parts])
             carry = jax.tree.map(lambda *a: jnp.concatenate(a), *[p[3] for p in parts])
-            size = chunk_size or len(idx)
+            size = chunk_size or _round_up(len(idx), pad_to)
             for s in range(0, len(idx), size):
                 sl = slice(s, s + size)
-                pad = size - len(idx[sl]) if chunk_size else 0
+                pad = size - len(idx[sl])
                 rows = jnp.concatenate([jnp.arange(len(idx))[sl], jnp.full((pad,), s, jnp.int32)]).astype(jnp.int32)
                 out.append(_Block(static, idx[sl], {k: v[rows] for k, v in numeric.items()}, keys[rows],
                                   jax.tree.map(lambda a: a[rows], carry), pad))
