@@ -6,6 +6,7 @@ zoom in around the best (``Space.zoom``) and stop bad trials early (``halving=``
 """
 
 from ._result import SweepResult as SweepResult
+from ._mesh import trials_mesh as trials_mesh
 from ._runner import Runner as Runner
 from ._space import Dimension as Dimension
 from ._space import Space as Space

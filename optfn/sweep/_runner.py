@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._apply_updates import apply_updates
+from . import _mesh
 from ._result import DIVERGED, NAN, OK, SweepResult
 from ._space import Space
 
@@ -142,8 +143,8 @@ class Runner:
             value, grads = jax.value_and_grad(self.loss)(params, batch)
         return value, grads, mstate
 
-    def _program(self, static: dict):
-        key = tuple(sorted((k, repr(v)) for k, v in static.items()))
+    def _program(self, static: dict, mesh=None):
+        key = (tuple(sorted((k, repr(v)) for k, v in static.items())), mesh)
         if key in self._programs:
             return self._programs[key]
 
@@ -172,9 +173,9 @@ class Runner:
             return self.evaluate(params, self.eval_data)
 
         program = (
-            jax.jit(jax.vmap(trial_init)),
-            jax.jit(jax.vmap(trial_chunk, in_axes=(0, 0, 0, None)), donate_argnums=(0,)),
-            jax.jit(jax.vmap(trial_eval)) if self.evaluate is not None else None,
+            _mesh.per_trial(trial_init, mesh, (0, 0)),
+            _mesh.per_trial(trial_chunk, mesh, (0, 0, 0, None), donate=True),
+            _mesh.per_trial(trial_eval, mesh, (0,)) if self.evaluate is not None else None,
         )
         self._programs[key] = program
         return program
@@ -215,7 +216,7 @@ class Runner:
 
     # -- the sweep ---------------------------------------------------------------------
 
-    def _blocks(self, space, samples, ids, train_root, chunk_size, pad_to):
+    def _blocks(self, space, samples, ids, train_root, chunk_size, pad_to, mesh):
         groups = {}
         for i, h in enumerate(samples):
             static = {k: v for k, v in h.items() if not space.dimensions[k].numeric}
@@ -227,14 +228,14 @@ class Runner:
                 idx = np.array(members[s:s + size])
                 pad = size - len(idx)
                 rows = np.concatenate([idx, np.repeat(idx[:1], pad)])  # padding repeats a trial, unreported
-                numeric = {k: jnp.asarray([samples[r][k] for r in rows], jnp.float32) for k in space.numeric_names}
-                keys = jax.vmap(lambda i: jax.random.fold_in(train_root, i))(jnp.asarray(ids[rows]))
-                blocks.append(_Block(static, idx, numeric, keys, pad=pad))
+                numeric = {k: np.asarray([samples[r][k] for r in rows], np.float32) for k in space.numeric_names}
+                keys = np.asarray(jax.vmap(lambda i: jax.random.fold_in(train_root, i))(jnp.asarray(ids[rows])))
+                blocks.append(_Block(static, idx, _mesh.place(numeric, mesh), _mesh.place(keys, mesh), pad=pad))
         return blocks
 
     def run(self, space: Space, trials: int, *, seed=0, method: str = "random", start: int = 0,
             halving: Optional[int] = None, min_steps: Optional[int] = None, chunk_size: Optional[int] = None,
-            pad_to: int = 8, progress: bool = False) -> SweepResult:
+            pad_to: int = 8, mesh=None, progress: bool = False) -> SweepResult:
         """Sample ``trials`` hyperparameter sets from ``space`` and train them all.
 
         Args:
@@ -255,6 +256,9 @@ class Runner:
             pad_to: round each program's trial count up to a multiple of this (the extra
                 rows repeat a trial and are never reported), so that rounds whose
                 structures get slightly different trial counts reuse compiled programs.
+            mesh: ``None`` (one device), ``"auto"`` (every device, see ``trials_mesh``) or
+                a ``jax.sharding.Mesh`` with a ``"trials"`` axis: trials are split across
+                its devices (and hosts), the count padded to a multiple of the axis size.
             progress: show a progress bar (tqdm when installed, else a line per chunk).
 
         Returns:
@@ -277,10 +281,13 @@ class Runner:
         samples = given if given is not None else space.sample(n, sample_root, method, start)
         self._check(space, samples[0])
         ids = np.arange(start, start + len(samples))
-        pad_to = _positive_int("Runner.run", "pad_to", pad_to)
-        blocks = self._blocks(space, samples, ids, train_root, chunk_size, pad_to)
+        mesh = _mesh.resolve(mesh)
+        pad_to = math.lcm(_positive_int("Runner.run", "pad_to", pad_to), _mesh.shards(mesh))
+        if chunk_size is not None:
+            chunk_size = _round_up(chunk_size, _mesh.shards(mesh))
+        blocks = self._blocks(space, samples, ids, train_root, chunk_size, pad_to, mesh)
         for b in blocks:
-            b.carry = self._program(b.static)[0](b.keys, b.numeric)
+            b.carry = self._program(b.static, mesh)[0](b.keys, b.numeric)
         rungs = self._rungs(halving, min_steps)
 
         history = [{"step": [], "loss": [], "metric": []} for _ in samples]
@@ -289,16 +296,16 @@ class Runner:
         trial_steps, step = 0, 0
         while step < self.steps:
             for b in blocks:
-                _, chunk, evaluate = self._program(b.static)
+                _, chunk, evaluate = self._program(b.static, mesh)
                 b.carry, losses = chunk(b.carry, b.numeric, b.keys, jnp.int32(step))
-                metric = evaluate(b.carry) if evaluate is not None else jnp.mean(losses, axis=1)
-                losses, metric = np.asarray(losses, np.float64), np.asarray(metric, np.float64)
+                losses = _mesh.to_host(losses).astype(np.float64)
+                metric = _mesh.to_host(evaluate(b.carry)).astype(np.float64) if evaluate is not None else losses.mean(1)
                 for row, i in enumerate(b.idx):
                     self._record(i, step + self.chunk_steps, losses[row], float(metric[row]), history, status, first)
                 trial_steps += len(b.idx) * self.chunk_steps
             step += self.chunk_steps
             if step in rungs:
-                blocks = self._halve(blocks, halving, history, status, stopped, step, chunk_size, pad_to)
+                blocks = self._halve(blocks, halving, history, status, stopped, step, chunk_size, pad_to, mesh)
             alive = sum(len(b.idx) for b in blocks)
             finite = [history[i]["metric"][-1] for b in blocks for i in b.idx if status[i] == OK]
             bar.update(alive, (min if self.goal == "min" else max)(finite) if finite else float("nan"))
@@ -334,7 +341,7 @@ class Runner:
             r = int(math.ceil(r * eta / k)) * k
         return rungs
 
-    def _halve(self, blocks, eta, history, status, stopped, step, chunk_size, pad_to):
+    def _halve(self, blocks, eta, history, status, stopped, step, chunk_size, pad_to, mesh):
         alive = [i for b in blocks for i in b.idx]
         sign = 1.0 if self.goal == "min" else -1.0
 
@@ -349,26 +356,20 @@ class Runner:
         merged = {}
         for b in blocks:
             rows = [r for r, i in enumerate(b.idx) if i in keep]
-            if not rows:
-                continue
-            take = jnp.asarray(rows)
-            part = (b.idx[rows], {k: v[take] for k, v in b.numeric.items()}, b.keys[take],
-                    jax.tree.map(lambda a: a[take], b.carry))
-            key = tuple(sorted((k, repr(v)) for k, v in b.static.items()))
-            merged.setdefault(key, (b.static, []))[1].append(part)
+            if rows:
+                key = tuple(sorted((k, repr(v)) for k, v in b.static.items()))
+                part = (b.idx[rows], _mesh.take((b.numeric, b.keys, b.carry), rows, mesh, split=False))
+                merged.setdefault(key, (b.static, []))[1].append(part)
         out = []
         for static, parts in merged.values():
             idx = np.concatenate([p[0] for p in parts])
-            numeric = {k: jnp.concatenate([p[1][k] for p in parts]) for k in parts[0][1]}
-            keys = jnp.concatenate([p[2] for p in parts])
-            carry = jax.tree.map(lambda *a: jnp.concatenate(a), *[p[3] for p in parts])
+            rows_tree = _mesh.concat([p[1] for p in parts], mesh)
             size = chunk_size or _round_up(len(idx), pad_to)
             for s in range(0, len(idx), size):
-                sl = slice(s, s + size)
-                pad = size - len(idx[sl])
-                rows = jnp.concatenate([jnp.arange(len(idx))[sl], jnp.full((pad,), s, jnp.int32)]).astype(jnp.int32)
-                out.append(_Block(static, idx[sl], {k: v[rows] for k, v in numeric.items()}, keys[rows],
-                                  jax.tree.map(lambda a: a[rows], carry), pad))
+                part_idx = idx[s:s + size]
+                rows = np.concatenate([np.arange(s, s + len(part_idx)), np.full(size - len(part_idx), s)])
+                numeric, keys, carry = _mesh.take(rows_tree, rows, mesh)
+                out.append(_Block(static, part_idx, numeric, keys, carry, size - len(part_idx)))
         return out
 
     def memory_estimate(self, space: Space, seed=0) -> dict:
@@ -382,7 +383,7 @@ class Runner:
         """
         sample = space.sample(1, seed)[0]
         static = {k: v for k, v in sample.items() if not space.dimensions[k].numeric}
-        init, chunk, _ = self._program(static)
+        init, chunk, _ = self._program(static, None)
         sizes = []
         for t in (1, 2):
             numeric = {k: jax.ShapeDtypeStruct((t,), jnp.float32) for k in space.numeric_names}

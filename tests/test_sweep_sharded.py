@@ -1,0 +1,87 @@
+"""Sweeps sharded over the trials axis of a mesh give the same numbers on 1, 2 and 8 devices."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import optfn
+from optfn import sweep
+
+X = jax.random.normal(jax.random.PRNGKey(0), (128, 4))
+Y = X @ jnp.array([1.0, -2.0, 0.5, 3.0])
+DATA = {"x": X, "y": Y}
+SPACE = sweep.Space({"lr": sweep.log_uniform(1e-3, 0.3), "b1": sweep.one_minus_log_uniform(0.5, 0.99)})
+
+
+def _init(key, hp):
+    return {"w1": 0.5 * jax.random.normal(key, (4, 8)), "w2": jnp.zeros(8)}
+
+
+def _loss(p, batch):
+    return jnp.mean((jnp.tanh(batch["x"] @ p["w1"]) @ p["w2"] - batch["y"]) ** 2)
+
+
+def _runner(**kw):
+    args = dict(init=_init, loss=_loss, optimizer=lambda h: optfn.adam(h["lr"], b1=h["b1"]), data=DATA,
+                steps=40, chunk_steps=10, batch_size=16, evaluate=_loss, eval_data=DATA)
+    return sweep.Runner(**{**args, **kw})
+
+
+def _metrics(result):
+    return np.array([t["history"]["metric"] for t in result.trials if t["steps"] == 40])
+
+
+@pytest.mark.parametrize("halving", [None, 2])
+def test_same_results_on_one_two_and_eight_devices(halving):
+    runner = _runner()
+    alone = runner.run(SPACE, 11, seed=3, halving=halving, min_steps=20)
+    for n in (1, 2, 8):
+        mesh = sweep.trials_mesh(jax.devices()[:n])
+        sharded = runner.run(SPACE, 11, seed=3, halving=halving, min_steps=20, mesh=mesh)
+        assert len(sharded.trials) == 11  # padding trials are never reported
+        assert [t["steps"] for t in sharded.trials] == [t["steps"] for t in alone.trials]
+        np.testing.assert_allclose(_metrics(sharded), _metrics(alone), rtol=2e-5, atol=1e-7)
+
+
+def test_per_trial_arrays_are_split_across_the_devices():
+    runner = _runner()
+    mesh = sweep.trials_mesh()
+    runner.run(SPACE, 8, seed=0, mesh="auto")
+    program = next(prog for key, prog in runner._programs.items() if key[1] == mesh)
+    numeric = {"lr": jnp.full(8, 1e-2), "b1": jnp.full(8, 0.9)}
+    keys = jax.random.split(jax.random.PRNGKey(0), 8)
+    carry = program[0](sweep._mesh.place(keys, mesh), sweep._mesh.place(numeric, mesh))
+    for leaf in jax.tree.leaves(carry):
+        assert leaf.sharding.spec[0] == "trials" and len(leaf.sharding.device_set) == 8
+        assert leaf.addressable_shards[0].data.shape[0] == 1
+
+
+def test_ensemble_batch_norm_sharded_over_trials_keeps_each_trials_statistics():
+    def init(key, hp):
+        bn_params, bn_state = optfn.batch_norm_init(8)
+        return {"w": jax.random.normal(key, (4, 8)), "bn": bn_params, "v": jnp.ones(8) / 8}, bn_state
+
+    def forward(p, s, x, training):
+        h, s = optfn.batch_norm(p["bn"], s, x @ p["w"], training=training)
+        return jax.nn.relu(h) @ p["v"], s
+
+    def loss(p, s, batch):
+        out, s = forward(p, s, batch["x"], True)
+        return jnp.mean((out - batch["y"]) ** 2), s
+
+    def evaluate(p, s, data):  # uses the running averages: differs per trial only if the stats do
+        return jnp.mean((forward(p, s, data["x"], False)[0] - data["y"]) ** 2)
+
+    runner = _runner(init=init, loss=loss, evaluate=evaluate, has_state=True, optimizer=lambda h: optfn.sgd(h["lr"]))
+    space = sweep.Space({"lr": sweep.log_uniform(1e-3, 3e-2)})
+    alone = runner.run(space, 8, seed=1)
+    sharded = runner.run(space, 8, seed=1, mesh="auto")
+    np.testing.assert_allclose(_metrics(sharded), _metrics(alone), rtol=2e-5)
+    assert len({round(m, 6) for m in _metrics(sharded)[:, -1]}) == 8
+
+
+def test_a_mesh_without_a_trials_axis_is_refused():
+    mesh = jax.make_mesh((8,), ("data",))
+    with pytest.raises(ValueError, match="needs an axis named 'trials'"):
+        _runner().run(SPACE, 4, mesh=mesh)
