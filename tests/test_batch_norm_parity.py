@@ -95,3 +95,15 @@ def test_gradients_across_eight_devices_equal_the_global_batch():
     g_full = jax.grad(full_loss, argnums=(0, 1))(params, x, w)
     for a, b in zip(jax.tree.leaves(g_sharded), jax.tree.leaves(g_full)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_jit_with_a_batch_sharded_over_eight_devices_uses_the_global_statistics():
+    mesh = jax.make_mesh((8,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+    x = _batches(1, (64, 6))[0]
+    params, state = optfn.batch_norm_init(6)
+    sharded_x = jax.device_put(x, jax.sharding.NamedSharding(mesh, P("data")))
+    y, new_state = jax.jit(lambda p, s, x: optfn.batch_norm(p, s, x, training=True))(params, state, sharded_x)
+    y_full, full_state = optfn.batch_norm(params, state, x, training=True)
+    assert y.sharding.spec[0] == "data"
+    np.testing.assert_allclose(y, y_full, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(new_state.var, full_state.var, rtol=1e-5)

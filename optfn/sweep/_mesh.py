@@ -72,6 +72,20 @@ def place(tree, mesh: Optional[Mesh]):
     return jax.tree.map(lambda a: _global(a, NamedSharding(mesh, P(TRIALS))), tree)
 
 
+def replicate(tree, mesh: Optional[Mesh]):
+    """Arrays every trial reads (the data): a full copy on every device of the mesh.
+
+    With several processes each process feeds its own local copy
+    (``jax.make_array_from_process_local_data``).
+    """
+    if mesh is None or tree is None:
+        return tree
+    sharding = NamedSharding(mesh, P())
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+    return jax.tree.map(lambda a: jax.make_array_from_process_local_data(sharding, np.asarray(a)), tree)
+
+
 def _global(value, sharding):
     if jax.process_count() == 1:
         return jax.device_put(value, sharding)

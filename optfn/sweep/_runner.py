@@ -129,12 +129,12 @@ class Runner:
 
     # -- the per-trial functions, vmapped and jitted once per structure ----------------
 
-    def _batch(self, key, step, hp):
+    def _batch(self, key, step, hp, data):
         if callable(self.data):
             return self.data(key, step)
         size = hp["batch_size"] if "batch_size" in hp else self.batch_size
         idx = jax.random.randint(key, (size,), 0, self.n_examples)
-        return jax.tree.map(lambda a: a[idx], self.data)
+        return jax.tree.map(lambda a: jnp.asarray(a)[idx], data)
 
     def _loss_and_grad(self, params, mstate, batch):
         if self.has_state:
@@ -154,28 +154,29 @@ class Runner:
             params, mstate = out if self.has_state else (out, None)
             return params, mstate, self.optimizer(hp).init(params)
 
-        def trial_chunk(carry, numeric, trial_key, step0):
+        def trial_chunk(carry, numeric, trial_key, step0, data):
             hp = {**static, **numeric}
             opt, data_key = self.optimizer(hp), jax.random.fold_in(trial_key, 1)
 
             def body(c, t):
                 params, mstate, ostate = c
-                value, grads, mstate = self._loss_and_grad(params, mstate, self._batch(jax.random.fold_in(data_key, t), t, hp))
+                batch = self._batch(jax.random.fold_in(data_key, t), t, hp, data)
+                value, grads, mstate = self._loss_and_grad(params, mstate, batch)
                 updates, ostate = opt.update(grads, ostate, params)
                 return (apply_updates(params, updates), mstate, ostate), value
 
             return jax.lax.scan(body, carry, step0 + jnp.arange(self.chunk_steps))
 
-        def trial_eval(carry):
+        def trial_eval(carry, eval_data):
             params, mstate, _ = carry
             if self.has_state:
-                return self.evaluate(params, mstate, self.eval_data)
-            return self.evaluate(params, self.eval_data)
+                return self.evaluate(params, mstate, eval_data)
+            return self.evaluate(params, eval_data)
 
         program = (
             _mesh.per_trial(trial_init, mesh, (0, 0)),
-            _mesh.per_trial(trial_chunk, mesh, (0, 0, 0, None), donate=True),
-            _mesh.per_trial(trial_eval, mesh, (0,)) if self.evaluate is not None else None,
+            _mesh.per_trial(trial_chunk, mesh, (0, 0, 0, None, None), donate=True),
+            _mesh.per_trial(trial_eval, mesh, (0, None)) if self.evaluate is not None else None,
         )
         self._programs[key] = program
         return program
@@ -196,7 +197,7 @@ class Runner:
             out = self.init(key, hp)
             params, mstate = out if self.has_state else (out, None)
             self.optimizer(hp).init(params)
-            batch = self._batch(key, 0, hp)
+            batch = self._batch(key, 0, hp, self.data)
             value = self.loss(params, mstate, batch) if self.has_state else self.loss(params, batch)
             return value[0] if self.has_state else value
 
@@ -286,6 +287,10 @@ class Runner:
         if chunk_size is not None:
             chunk_size = _round_up(chunk_size, _mesh.shards(mesh))
         blocks = self._blocks(space, samples, ids, train_root, chunk_size, pad_to, mesh)
+        # the data are arguments, not constants baked into the program; on a mesh, every
+        # device gets a copy (each process feeds its own local copy)
+        data = None if callable(self.data) else _mesh.replicate(self.data, mesh)
+        eval_data = _mesh.replicate(self.eval_data, mesh)
         for b in blocks:
             b.carry = self._program(b.static, mesh)[0](b.keys, b.numeric)
         rungs = self._rungs(halving, min_steps)
@@ -297,9 +302,9 @@ class Runner:
         while step < self.steps:
             for b in blocks:
                 _, chunk, evaluate = self._program(b.static, mesh)
-                b.carry, losses = chunk(b.carry, b.numeric, b.keys, jnp.int32(step))
+                b.carry, losses = chunk(b.carry, b.numeric, b.keys, jnp.int32(step), data)
                 losses = _mesh.to_host(losses).astype(np.float64)
-                metric = _mesh.to_host(evaluate(b.carry)).astype(np.float64) if evaluate is not None else losses.mean(1)
+                metric = _mesh.to_host(evaluate(b.carry, eval_data)).astype(np.float64) if evaluate else losses.mean(1)
                 for row, i in enumerate(b.idx):
                     self._record(i, step + self.chunk_steps, losses[row], float(metric[row]), history, status, first)
                 trial_steps += len(b.idx) * self.chunk_steps
@@ -389,7 +394,8 @@ class Runner:
             numeric = {k: jax.ShapeDtypeStruct((t,), jnp.float32) for k in space.numeric_names}
             keys = jax.ShapeDtypeStruct((t, *jax.random.PRNGKey(0).shape), jnp.uint32)
             carry = jax.eval_shape(init, keys, numeric)
-            mem = chunk.lower(carry, numeric, keys, jax.ShapeDtypeStruct((), jnp.int32)).compile().memory_analysis()
+            data = None if callable(self.data) else self.data
+            mem = chunk.lower(carry, numeric, keys, jax.ShapeDtypeStruct((), jnp.int32), data).compile().memory_analysis()
             sizes.append(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes
                          - mem.alias_size_in_bytes)
         per = sizes[1] - sizes[0]
