@@ -1,5 +1,6 @@
 """Train many trials as one ``jit(vmap(scan))`` program, with successive halving."""
 
+import json
 import math
 import numbers
 import warnings
@@ -10,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._apply_updates import apply_updates
-from . import _mesh
+from . import _checkpoint, _mesh
 from ._result import DIVERGED, NAN, OK, SweepResult
 from ._space import Space
 
@@ -236,7 +237,8 @@ class Runner:
 
     def run(self, space: Space, trials: int, *, seed=0, method: str = "random", start: int = 0,
             halving: Optional[int] = None, min_steps: Optional[int] = None, chunk_size: Optional[int] = None,
-            pad_to: int = 8, mesh=None, progress: bool = False) -> SweepResult:
+            pad_to: int = 8, mesh=None, progress: bool = False, checkpoint: Optional[str] = None,
+            checkpoint_every: int = 1, resume: bool = False) -> SweepResult:
         """Sample ``trials`` hyperparameter sets from ``space`` and train them all.
 
         Args:
@@ -261,6 +263,12 @@ class Runner:
                 a ``jax.sharding.Mesh`` with a ``"trials"`` axis: trials are split across
                 its devices (and hosts), the count padded to a multiple of the axis size.
             progress: show a progress bar (tqdm when installed, else a line per chunk).
+            checkpoint: a file path: the whole sweep state is saved there every
+                ``checkpoint_every`` chunks and at the end, atomically.
+            checkpoint_every: chunks between checkpoints.
+            resume: continue from ``checkpoint`` when it exists (its settings must match;
+                a finished checkpoint returns its result at once). Without ``resume``,
+                an existing checkpoint is an error, so it is never overwritten by mistake.
 
         Returns:
             A ``SweepResult``.
@@ -277,6 +285,7 @@ class Runner:
             raise ValueError(f"Runner.run: halving must be an int >= 2 (keep the best 1/eta), got halving={halving!r}.")
         if chunk_size is not None:
             chunk_size = _positive_int("Runner.run", "chunk_size", chunk_size)
+        every = _positive_int("Runner.run", "checkpoint_every", checkpoint_every)
         root = jax.random.PRNGKey(seed) if isinstance(seed, int) else seed
         sample_root, train_root = jax.random.split(root)
         samples = given if given is not None else space.sample(n, sample_root, method, start)
@@ -286,39 +295,85 @@ class Runner:
         pad_to = math.lcm(_positive_int("Runner.run", "pad_to", pad_to), _mesh.shards(mesh))
         if chunk_size is not None:
             chunk_size = _round_up(chunk_size, _mesh.shards(mesh))
-        blocks = self._blocks(space, samples, ids, train_root, chunk_size, pad_to, mesh)
+        settings = {"space": repr(space), "samples": samples, "ids": ids.tolist(), "root": np.asarray(root).tolist(),
+                    "halving": halving, "min_steps": min_steps, "chunk_size": chunk_size, "pad_to": pad_to,
+                    "devices": _mesh.shards(mesh), "steps": self.steps, "chunk_steps": self.chunk_steps,
+                    "batch_size": self.batch_size, "goal": self.goal}
+        saved = _checkpoint.load(checkpoint) if checkpoint is not None else None
+        if saved is not None and not resume:
+            raise _checkpoint.CheckpointError(
+                f"Runner.run: {checkpoint} already holds a sweep checkpoint; pass resume=True to continue it, "
+                "or choose another path (it is never overwritten)."
+            )
+        if saved is not None:
+            loop = self._restore(saved, checkpoint, settings, mesh)
+        else:
+            blocks = self._blocks(space, samples, ids, train_root, chunk_size, pad_to, mesh)
+            for b in blocks:
+                b.carry = self._program(b.static, mesh)[0](b.keys, b.numeric)
+            loop = {"blocks": blocks, "history": [{"step": [], "loss": [], "metric": []} for _ in samples],
+                    "status": [OK] * n, "first": [None] * n, "stopped": [self.steps] * n, "trial_steps": 0, "step": 0}
         # the data are arguments, not constants baked into the program; on a mesh, every
         # device gets a copy (each process feeds its own local copy)
         data = None if callable(self.data) else _mesh.replicate(self.data, mesh)
         eval_data = _mesh.replicate(self.eval_data, mesh)
-        for b in blocks:
-            b.carry = self._program(b.static, mesh)[0](b.keys, b.numeric)
         rungs = self._rungs(halving, min_steps)
-
-        history = [{"step": [], "loss": [], "metric": []} for _ in samples]
-        status, first, stopped = [OK] * len(samples), [None] * len(samples), [self.steps] * len(samples)
-        bar = _Progress(progress, self.steps // self.chunk_steps)
-        trial_steps, step = 0, 0
-        while step < self.steps:
+        history, status, blocks = loop["history"], loop["status"], loop["blocks"]
+        bar = _Progress(progress, (self.steps - loop["step"]) // self.chunk_steps)
+        while loop["step"] < self.steps:
+            step = loop["step"]
             for b in blocks:
                 _, chunk, evaluate = self._program(b.static, mesh)
                 b.carry, losses = chunk(b.carry, b.numeric, b.keys, jnp.int32(step), data)
                 losses = _mesh.to_host(losses).astype(np.float64)
                 metric = _mesh.to_host(evaluate(b.carry, eval_data)).astype(np.float64) if evaluate else losses.mean(1)
                 for row, i in enumerate(b.idx):
-                    self._record(i, step + self.chunk_steps, losses[row], float(metric[row]), history, status, first)
-                trial_steps += len(b.idx) * self.chunk_steps
-            step += self.chunk_steps
+                    self._record(i, step + self.chunk_steps, losses[row], float(metric[row]), history, status,
+                                 loop["first"])
+                loop["trial_steps"] += len(b.idx) * self.chunk_steps
+            loop["step"] = step = step + self.chunk_steps
             if step in rungs:
-                blocks = self._halve(blocks, halving, history, status, stopped, step, chunk_size, pad_to, mesh)
+                blocks = self._halve(blocks, halving, history, status, loop["stopped"], step, chunk_size, pad_to, mesh)
+            loop["blocks"] = blocks
+            if checkpoint is not None and (step // self.chunk_steps % every == 0 or step == self.steps):
+                self._save(checkpoint, settings, loop)
             alive = sum(len(b.idx) for b in blocks)
             finite = [history[i]["metric"][-1] for b in blocks for i in b.idx if status[i] == OK]
             bar.update(alive, (min if self.goal == "min" else max)(finite) if finite else float("nan"))
         bar.close()
         out = [{"id": int(ids[i]), "hyperparams": samples[i], "status": status[i],
                 "metric": history[i]["metric"][-1] if history[i]["metric"] else None,
-                "steps": stopped[i], "history": history[i]} for i in range(len(samples))]
-        return SweepResult(out, self.goal, trial_steps)
+                "steps": loop["stopped"][i], "history": history[i]} for i in range(len(samples))]
+        return SweepResult(out, self.goal, loop["trial_steps"])
+
+    def _save(self, path, settings, loop):
+        arrays, blocks = [], []
+        for b in loop["blocks"]:
+            leaves = jax.tree.leaves((b.numeric, b.keys, b.carry))
+            arrays += [_mesh.to_host(a) for a in leaves]
+            blocks.append({"static": b.static, "idx": b.idx.tolist(), "pad": b.pad, "n_leaves": len(leaves),
+                           "numeric": sorted(b.numeric)})
+        meta = {"settings": settings, "blocks": blocks, "n_arrays": len(arrays),
+                **{k: loop[k] for k in ("history", "status", "first", "stopped", "trial_steps", "step")}}
+        _checkpoint.save(path, json.loads(json.dumps(meta, default=float)), arrays)
+
+    def _restore(self, saved, path, settings, mesh):
+        meta, arrays = saved
+        _checkpoint.check_settings(path, meta["settings"], json.loads(json.dumps(settings, default=float)))
+        blocks, at = [], 0
+        for spec in meta["blocks"]:
+            rows = len(spec["idx"]) + spec["pad"]
+            numeric = {k: jax.ShapeDtypeStruct((rows,), jnp.float32) for k in spec["numeric"]}
+            keys = jax.ShapeDtypeStruct((rows, *jax.random.PRNGKey(0).shape), jnp.uint32)
+            init = self._program(spec["static"], mesh)[0]
+            shapes = (numeric, keys, jax.eval_shape(init, keys, numeric))
+            leaves = arrays[at:at + spec["n_leaves"]]
+            at += spec["n_leaves"]
+            numeric, keys, carry = _mesh.place(jax.tree.unflatten(jax.tree.structure(shapes), leaves), mesh)
+            blocks.append(_Block(spec["static"], np.asarray(spec["idx"], np.int64), numeric, keys, carry, spec["pad"]))
+        loop = {k: meta[k] for k in ("history", "status", "first", "stopped", "trial_steps", "step")}
+        loop["blocks"] = blocks
+        return loop
 
     def _record(self, i, step, losses, metric, history, status, first):
         mean = float(np.mean(losses))

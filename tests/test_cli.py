@@ -1,0 +1,100 @@
+"""``optfn sweep``: outputs, and a SIGKILLed sweep resumes to the uninterrupted results."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytest.importorskip("sklearn")
+
+SMALL = ["--trials", "16", "--steps", "120", "--chunk-steps", "20", "--rounds", "2", "--quiet"]
+
+
+def _optfn(*args, check=True):
+    return subprocess.run([sys.executable, "-m", "optfn", *args], capture_output=True, text=True, timeout=300,
+                          check=check)
+
+
+def _read(path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _trials(folder):
+    with open(os.path.join(folder, "results.json")) as f:
+        return [(t["id"], t["status"], t["steps"], t["metric"]) for t in json.load(f)["trials"]]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("sweep") / "a")
+    run = _optfn("sweep", *SMALL, "--out", out)
+    return out, run.stdout
+
+
+def test_the_sweep_writes_a_ranked_table_json_csv_and_a_plot(finished):
+    out, stdout = finished
+    assert stdout.splitlines()[0].split()[:3] == ["rank", "round", "val"]
+    trials = _trials(out)
+    assert len(trials) == 32 and {t[0] for t in trials} == set(range(32))  # two rounds, unique ids
+    with open(os.path.join(out, "results.csv")) as f:
+        assert f.readline().strip() == "round,id,status,metric,steps,learning_rate,b1"
+        assert len(f.readlines()) == 32
+    assert os.path.getsize(os.path.join(out, "sweep.png")) > 0
+    best = min(t[3] for t in trials if t[1] == "ok")
+    assert best < 0.5  # digits: the best trials learn
+
+
+def test_a_killed_sweep_resumes_to_the_same_results(finished, tmp_path):
+    out = str(tmp_path / "b")
+    proc = subprocess.Popen([sys.executable, "-m", "optfn", "sweep", *SMALL, "--out", out],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = os.path.join(out, "round1.npz")
+    deadline = time.time() + 240
+    while not os.path.exists(checkpoint) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert os.path.exists(checkpoint) and not os.path.exists(os.path.join(out, "results.json"))  # really cut off
+    _optfn("sweep", "--resume", out)
+    assert _trials(out) == _trials(finished[0])
+
+
+def test_a_corrupted_checkpoint_is_reported_and_left_alone(finished, tmp_path):
+    out = str(tmp_path / "c")
+    os.makedirs(out)
+    with open(os.path.join(finished[0], "args.json")) as f:
+        args = json.load(f)
+    with open(os.path.join(out, "args.json"), "w") as f:
+        json.dump(args, f)
+    broken = os.path.join(out, "round1.npz")
+    with open(broken, "wb") as dst:
+        dst.write(_read(os.path.join(finished[0], "round1.npz"))[:5000])  # a truncated file
+    before = _read(broken)
+    run = _optfn("sweep", "--resume", out, check=False)
+    assert run.returncode == 2 and "cannot be read" in run.stderr and "left as it is" in run.stderr
+    assert _read(broken) == before
+
+
+def test_a_mismatched_checkpoint_is_reported_and_left_alone(finished, tmp_path):
+    out = str(tmp_path / "d")
+    os.makedirs(out)
+    with open(os.path.join(finished[0], "args.json")) as f:
+        args = {**json.load(f), "trials": 8}  # the checkpoint was written for 16
+    with open(os.path.join(out, "args.json"), "w") as f:
+        json.dump(args, f)
+    saved = _read(os.path.join(finished[0], "round1.npz"))
+    with open(os.path.join(out, "round1.npz"), "wb") as f:
+        f.write(saved)
+    run = _optfn("sweep", "--resume", out, check=False)
+    assert run.returncode == 2 and "written with other settings" in run.stderr
+    assert _read(os.path.join(out, "round1.npz")) == saved
+
+
+def test_an_existing_sweep_is_never_overwritten(finished):
+    run = _optfn("sweep", *SMALL, "--out", finished[0], check=False)
+    assert run.returncode != 0 and "--resume" in run.stderr
