@@ -14,7 +14,10 @@ MODULES = sorted(m.name for m in pkgutil.walk_packages(optfn.__path__, prefix="o
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
-    module = importlib.import_module(name)
+    try:
+        module = importlib.import_module(name)
+    except ImportError as e:  # an integration whose optional dependency is absent
+        pytest.skip(str(e))
     with np.printoptions(precision=4, suppress=True):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False)
     assert result.failed == 0, f"{result.failed} docstring example(s) failed in {name}"

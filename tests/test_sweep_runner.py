@@ -180,3 +180,29 @@ def test_progress_bar_shows_trials_alive_and_the_best(capsys):
     _runner().run(SPACE, 4, seed=0, halving=2, min_steps=20, progress=True)
     err = capsys.readouterr().err
     assert "alive=2" in err and "best=" in err
+
+
+def test_checkpoint_resume_in_process_equals_an_uninterrupted_run(tmp_path, monkeypatch):
+    runner, path = _runner(), str(tmp_path / "state.npz")
+    full = runner.run(SPACE, 10, seed=2, halving=2, min_steps=20)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two_chunks(self, alive, best, calls=[0]):
+        calls[0] += 1
+        if calls[0] == 2:
+            raise Stop
+
+    from optfn.sweep import _runner as runner_module
+    monkeypatch.setattr(runner_module._Progress, "update", stop_after_two_chunks)
+    with pytest.raises(Stop):
+        runner.run(SPACE, 10, seed=2, halving=2, min_steps=20, checkpoint=path)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="already holds a sweep checkpoint"):
+        runner.run(SPACE, 10, seed=2, halving=2, min_steps=20, checkpoint=path)
+    with pytest.raises(ValueError, match="written with other settings.*halving: checkpoint 2, now None"):
+        runner.run(SPACE, 10, seed=2, min_steps=20, checkpoint=path, resume=True)
+    resumed = runner.run(SPACE, 10, seed=2, halving=2, min_steps=20, checkpoint=path, resume=True)
+    np.testing.assert_array_equal(resumed.history(), full.history())
+    assert resumed.trial_steps == full.trial_steps

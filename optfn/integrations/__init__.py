@@ -1,0 +1,1 @@
+"""Bridges to tools optfn users already run (each needs its own optional dependency)."""

@@ -1,0 +1,115 @@
+"""Optuna's batch ask-and-tell, trained as one vmapped program.
+
+Optuna proposes (TPE, CMA-ES, its dashboards and storages); optfn trains each batch of
+proposals together with ``optfn.sweep.Runner``, then tells Optuna the results. Needs
+``pip install optuna``.
+
+Example::
+
+    import optuna
+    from optfn import sweep
+    from optfn.integrations.optuna import optimize
+
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=0))
+    space = sweep.Space({"learning_rate": sweep.log_uniform(1e-4, 1.0),
+                         "b1": sweep.one_minus_log_uniform(0.9, 0.999)})
+    optimize(study, runner, space, n_trials=256, batch_size=64)
+    print(study.best_params)
+"""
+
+from typing import Optional
+
+from ..sweep import Space, SweepResult
+
+try:
+    import optuna
+except ImportError as e:  # pragma: no cover - exercised only without optuna
+    raise ImportError("optfn.integrations.optuna needs Optuna: pip install optuna.") from e
+
+
+def _one_minus(name: str) -> str:
+    return f"1-{name}"  # Optuna samples 1 - beta on a log scale; the runner gets beta
+
+
+def distributions(space: Space) -> dict:
+    """Optuna distributions for an optfn ``Space``, each on the same scale.
+
+    ``one_minus_log_uniform`` becomes a log-scale ``"1-<name>"`` parameter, so that
+    TPE models ``1 - beta`` per decade, as the optfn sampler does.
+    """
+    out = {}
+    for name, d in space.dimensions.items():
+        if d.kind == "log":
+            out[name] = optuna.distributions.FloatDistribution(d.low, d.high, log=True)
+        elif d.kind == "one_minus_log":
+            out[_one_minus(name)] = optuna.distributions.FloatDistribution(1 - d.high, 1 - d.low, log=True)
+        elif d.kind == "linear":
+            out[name] = optuna.distributions.FloatDistribution(d.low, d.high)
+        elif d.kind == "int":
+            out[name] = optuna.distributions.IntDistribution(d.low, d.high)
+        elif d.kind == "choice":
+            out[name] = optuna.distributions.CategoricalDistribution(d.options)
+    return out
+
+
+def _hyperparams(space: Space, params: dict) -> dict:
+    hp = {}
+    for name, d in space.dimensions.items():
+        if d.kind == "one_minus_log":
+            hp[name] = 1.0 - params[_one_minus(name)]
+        elif d.kind == "fixed":
+            hp[name] = d.low
+        else:
+            hp[name] = params[name]
+    return hp
+
+
+def run_batch(study, runner, space: Space, n: int, **run_kwargs) -> SweepResult:
+    """Ask ``study`` for ``n`` trials, train them as one program, tell the results back.
+
+    Finished trials are told their final metric (and report every evaluation as an
+    intermediate value, for the dashboard's learning curves); NaN or diverged trials are
+    told ``FAIL``.
+
+    Args:
+        study: an ``optuna.Study`` whose direction matches ``runner.goal``.
+        runner: an ``optfn.sweep.Runner``.
+        space: the ``Space``; converted with ``distributions``.
+        n: trials in the batch.
+        **run_kwargs: passed to ``runner.run`` (``halving``, ``mesh``, ``progress``, ...).
+
+    Returns:
+        The batch's ``SweepResult`` (trial ids are Optuna's trial numbers).
+    """
+    want = optuna.study.StudyDirection.MINIMIZE if runner.goal == "min" else optuna.study.StudyDirection.MAXIMIZE
+    if study.direction != want:
+        raise ValueError(f"run_batch: the study's direction is {study.direction.name} but the runner's goal is "
+                         f"{runner.goal!r}; create the study with direction="
+                         f"{'minimize' if runner.goal == 'min' else 'maximize'}.")
+    dists = distributions(space)
+    asked = [study.ask(dists) for _ in range(n)]
+    result = runner.run(space, [_hyperparams(space, t.params) for t in asked], start=asked[0].number, **run_kwargs)
+    for trial, outcome in zip(asked, result.trials):
+        for step, value in zip(outcome["history"]["step"], outcome["history"]["metric"]):
+            if value == value:  # not NaN
+                trial.report(value, step)
+        if outcome["status"] == "ok":
+            study.tell(trial, outcome["metric"])
+        else:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    return result
+
+
+def optimize(study, runner, space: Space, n_trials: int, batch_size: int = 64, **run_kwargs) -> list:
+    """``run_batch`` until ``n_trials`` trials are told; returns each batch's result.
+
+    Between batches Optuna's sampler learns from the results, so later batches
+    concentrate where the earlier ones did well.
+    """
+    results: list = []
+    done = 0
+    while done < n_trials:
+        size: Optional[int] = min(batch_size, n_trials - done)
+        results.append(run_batch(study, runner, space, size, **run_kwargs))
+        done += size
+    return results
