@@ -9,7 +9,7 @@ import pytest
 
 import optfn
 
-MODULES = sorted(m.name for m in pkgutil.walk_packages(optfn.__path__, prefix="optfn."))
+MODULES = sorted(m.name for m in pkgutil.walk_packages(optfn.__path__, prefix="optfn.") if not m.name.endswith("__main__"))
 
 
 @pytest.mark.parametrize("name", MODULES)
