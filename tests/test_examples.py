@@ -44,3 +44,30 @@ def test_sweep_digits_runs_two_rounds_and_saves_a_plot(tmp_path):
     best = float(out.split("best: validation loss")[1].split()[0])
     assert best < 1.0, out
     assert (tmp_path / "s.png").stat().st_size > 0
+
+
+def test_compose_mixes_optfn_and_optax_both_ways():
+    out = _run("compose.py")
+    assert out.strip().splitlines()[-1] == "by hand == alias: True; mixed chains == optax alone: True", out
+
+
+def test_optimizers_compared_prints_every_optimizer_and_plots(tmp_path):
+    out = _run("optimizers_compared.py", "--out", str(tmp_path / "c.png"))
+    for name in ("SGD", "momentum", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam"):
+        assert f"\n{name} " in out, out
+    adam = out.split("\nAdam ")[1].split()
+    assert float(adam[0]) < 1e-2 and float(adam[1]) < 0.3, out  # Rosenbrock and digits both go down
+    assert (tmp_path / "c.png").stat().st_size > 0
+
+
+def test_schedules_prints_the_notes_values_and_plots(tmp_path):
+    out = _run("schedules.py", "--out", str(tmp_path / "s.png"))
+    inverse_time = out.split("a0 / (1 + 1.0 * epoch)")[1].split()[:3]
+    assert inverse_time == ["0.2000", "0.1000", "0.0667"], out
+    assert (tmp_path / "s.png").stat().st_size > 0
+
+
+def test_flax_nnx_model_trains_with_optfn():
+    pytest.importorskip("flax")
+    out = _run("flax_model.py", "--steps", "150")
+    assert "batch-norm steps counted: 150 " in out and _test_accuracy(out) > 0.9, out
