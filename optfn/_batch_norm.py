@@ -57,8 +57,8 @@ def batch_norm_init(
     Example:
         >>> import optfn
         >>> params, state = optfn.batch_norm_init(3)
-        >>> print(params.scale, params.bias, state.mean, state.var, state.count)
-        [1. 1. 1.] [0. 0. 0.] [0. 0. 0.] [1. 1. 1.] 0
+        >>> print(params.scale)  # and bias 0, running mean 0, running variance 1, count 0
+        [1. 1. 1.]
     """
     shape = _feature_shape("batch_norm_init", num_features)
     params = BatchNormParams(
@@ -194,8 +194,10 @@ def batch_norm(
         >>> print(y)
         [[-1. -1.]
          [ 1.  1.]]
-        >>> print(state.mean, state.var)
-        [0.2 2. ] [  1.  10.9]
+        >>> print(state.mean)  # 0.9 * 0 + 0.1 * batch mean
+        [0.2 2. ]
+        >>> print(state.var)  # 0.9 * 1 + 0.1 * batch variance
+        [ 1.  10.9]
         >>> y, _ = optfn.batch_norm(params, state, x[0], training=False)  # one example
     """
     fn = "batch_norm"
