@@ -11,7 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._apply_updates import apply_updates
-from . import _checkpoint, _mesh
+from . import _checkpoint, _halving, _mesh
+from ._halving import Block as _Block
+from ._halving import round_up as _round_up
 from ._result import DIVERGED, NAN, OK, SweepResult
 from ._space import Space
 
@@ -47,17 +49,6 @@ def _leading(fn: str, name: str, tree) -> int:
             "Pass arrays with one row per example, e.g. {'x': x_train, 'y': y_train}."
         )
     return next(iter(sizes.values()))
-
-
-def _round_up(n: int, multiple: int) -> int:
-    return -(-n // multiple) * multiple
-
-
-class _Block:
-    """A batch of trials of one structure that runs as one vmapped program."""
-
-    def __init__(self, static, idx, numeric, keys, carry=None, pad=0):
-        self.static, self.idx, self.numeric, self.keys, self.carry, self.pad = static, idx, numeric, keys, carry, pad
 
 
 class Runner:
@@ -317,7 +308,7 @@ class Runner:
         # device gets a copy (each process feeds its own local copy)
         data = None if callable(self.data) else _mesh.replicate(self.data, mesh)
         eval_data = _mesh.replicate(self.eval_data, mesh)
-        rungs = self._rungs(halving, min_steps)
+        rungs = _halving.rungs(self.steps, self.chunk_steps, halving, min_steps)
         history, status, blocks = loop["history"], loop["status"], loop["blocks"]
         bar = _Progress(progress, (self.steps - loop["step"]) // self.chunk_steps)
         while loop["step"] < self.steps:
@@ -333,7 +324,8 @@ class Runner:
                 loop["trial_steps"] += len(b.idx) * self.chunk_steps
             loop["step"] = step = step + self.chunk_steps
             if step in rungs:
-                blocks = self._halve(blocks, halving, history, status, loop["stopped"], step, chunk_size, pad_to, mesh)
+                blocks = _halving.halve(blocks, halving, self.goal, history, status, loop["stopped"], step,
+                                        chunk_size, pad_to, mesh)
             loop["blocks"] = blocks
             if checkpoint is not None and (step // self.chunk_steps % every == 0 or step == self.steps):
                 self._save(checkpoint, settings, loop)
@@ -388,49 +380,6 @@ class Runner:
             first[i] = mean
         elif mean > self.diverge_factor * abs(first[i]):
             status[i] = DIVERGED
-
-    def _rungs(self, eta, min_steps) -> set:
-        if eta is None:
-            return set()
-        k = self.chunk_steps
-        r = min_steps if min_steps is not None else self.steps / eta ** 2
-        r = max(k, int(math.ceil(r / k)) * k)
-        rungs = set()
-        while r < self.steps:
-            rungs.add(r)
-            r = int(math.ceil(r * eta / k)) * k
-        return rungs
-
-    def _halve(self, blocks, eta, history, status, stopped, step, chunk_size, pad_to, mesh):
-        alive = [i for b in blocks for i in b.idx]
-        sign = 1.0 if self.goal == "min" else -1.0
-
-        def rank(i):
-            m = history[i]["metric"][-1]
-            return (status[i] != OK or not math.isfinite(m), sign * m if math.isfinite(m) else 0.0)
-
-        keep = set(sorted(alive, key=rank)[: max(1, math.ceil(len(alive) / eta))])
-        for i in alive:
-            if i not in keep:
-                stopped[i] = step
-        merged = {}
-        for b in blocks:
-            rows = [r for r, i in enumerate(b.idx) if i in keep]
-            if rows:
-                key = tuple(sorted((k, repr(v)) for k, v in b.static.items()))
-                part = (b.idx[rows], _mesh.take((b.numeric, b.keys, b.carry), rows, mesh, split=False))
-                merged.setdefault(key, (b.static, []))[1].append(part)
-        out = []
-        for static, parts in merged.values():
-            idx = np.concatenate([p[0] for p in parts])
-            rows_tree = _mesh.concat([p[1] for p in parts], mesh)
-            size = chunk_size or _round_up(len(idx), pad_to)
-            for s in range(0, len(idx), size):
-                part_idx = idx[s:s + size]
-                rows = np.concatenate([np.arange(s, s + len(part_idx)), np.full(size - len(part_idx), s)])
-                numeric, keys, carry = _mesh.take(rows_tree, rows, mesh)
-                out.append(_Block(static, part_idx, numeric, keys, carry, size - len(part_idx)))
-        return out
 
     def memory_estimate(self, space: Space, seed=0) -> dict:
         """Per-trial and fixed device memory of the training program, before a big run.
