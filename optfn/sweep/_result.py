@@ -30,6 +30,14 @@ class SweepResult:
         trials: the trial dicts, in trial-id order.
         goal: ``"min"`` or ``"max"``: which way the metric improves.
         trial_steps: optimizer steps summed over trials (the compute the sweep used).
+
+    Example:
+        >>> from optfn import sweep
+        >>> trial = lambda i, m, status="ok": {"id": i, "hyperparams": {"lr": 10.0 ** -i}, "status": status,
+        ...                                    "metric": m, "steps": 10, "history": {"step": [10], "loss": [m], "metric": [m]}}
+        >>> result = sweep.SweepResult([trial(0, 0.3), trial(1, float("nan"), "nan"), trial(2, 0.1)])
+        >>> [t["id"] for t in result.top(3)]  # NaN-safe: the failed trial is left out
+        [2, 0]
     """
 
     def __init__(self, trials: list, goal: str = "min", trial_steps: int = 0):

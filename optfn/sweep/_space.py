@@ -114,14 +114,26 @@ def one_minus_log_uniform(low, high) -> Dimension:
 
 
 def uniform(low, high) -> Dimension:
-    """``U(low, high)`` on a linear scale."""
+    """``U(low, high)`` on a linear scale.
+
+    Example:
+        >>> from optfn import sweep
+        >>> print(sweep.uniform(0.0, 0.5).from_unit([0.0, 0.5, 1.0]))
+        [0.   0.25 0.5 ]
+    """
     low, high = _real("uniform", "low", low), _real("uniform", "high", high)
     _ordered("uniform", low, high)
     return Dimension("linear", low, high)
 
 
 def int_uniform(low: int, high: int) -> Dimension:
-    """An integer in ``[low, high]`` (both included), e.g. hidden units or layers; structural."""
+    """An integer in ``[low, high]`` (both included), e.g. hidden units or layers; structural.
+
+    Example:
+        >>> from optfn import sweep
+        >>> print(sweep.int_uniform(1, 3).from_unit([0.0, 0.5, 0.99]))
+        [1 2 3]
+    """
     for name, v in (("low", low), ("high", high)):
         if isinstance(v, bool) or not isinstance(v, numbers.Integral):
             raise ValueError(f"int_uniform: {name} must be an int, got {name}={v!r}.")
@@ -131,7 +143,14 @@ def int_uniform(low: int, high: int) -> Dimension:
 
 
 def choice(*options) -> Dimension:
-    """One of ``options`` (any values, e.g. ``choice(32, 64, 128)``); structural."""
+    """One of ``options`` (any values, e.g. ``choice(32, 64, 128)``); structural.
+
+    Example:
+        >>> from optfn import sweep
+        >>> d = sweep.choice(32, 64, 128)
+        >>> print(*(d.value(i) for i in d.from_unit([0.1, 0.5, 0.9])))
+        32 64 128
+    """
     if len(options) == 1 and isinstance(options[0], (list, tuple)):
         options = tuple(options[0])
     if not options:
@@ -140,7 +159,13 @@ def choice(*options) -> Dimension:
 
 
 def fixed(value) -> Dimension:
-    """A constant, passed to every trial as it is."""
+    """A constant, passed to every trial as it is (a plain value in a ``Space`` means the same).
+
+    Example:
+        >>> from optfn import sweep
+        >>> sweep.Space({"b2": sweep.fixed(0.999)}).sample(2)
+        [{'b2': 0.999}, {'b2': 0.999}]
+    """
     return Dimension("fixed", value)
 
 
