@@ -1,6 +1,9 @@
-"""Small optimisation problems with known minima."""
+"""Small optimisation problems with known minima, and a batch-norm model for sweeps."""
 
+import jax
 import jax.numpy as jnp
+
+import optfn
 
 
 def parabola(p):
@@ -21,3 +24,24 @@ def rosenbrock(p):
 
 ROSENBROCK_INIT = {"xy": jnp.array([-1.2, 1.0])}
 ROSENBROCK_MIN = {"xy": jnp.ones(2)}
+
+
+# A one-hidden-layer regression with batch norm, for sweeps that carry model state:
+# init -> (params, bn_state), loss -> (value, bn_state), evaluate with the running averages.
+def bn_init(key, hp):
+    bn_params, bn_state = optfn.batch_norm_init(8)
+    return {"w": jax.random.normal(key, (4, 8)), "bn": bn_params, "v": jnp.ones(8) / 8}, bn_state
+
+
+def _bn_forward(p, s, x, training):
+    h, s = optfn.batch_norm(p["bn"], s, x @ p["w"], training=training)
+    return jax.nn.relu(h) @ p["v"], s
+
+
+def bn_loss(p, s, batch):
+    out, s = _bn_forward(p, s, batch["x"], True)
+    return jnp.mean((out - batch["y"]) ** 2), s
+
+
+def bn_evaluate(p, s, data):
+    return jnp.mean((_bn_forward(p, s, data["x"], False)[0] - data["y"]) ** 2)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import optfn
+import problems
 from optfn import sweep
 
 X = jax.random.normal(jax.random.PRNGKey(0), (256, 4))
@@ -112,22 +113,8 @@ def test_structural_hyperparameters_group_trials_into_programs():
 
 
 def test_model_state_such_as_batch_norm_statistics():
-    def init(key, hp):
-        return {"w": jax.random.normal(key, (4, 8)), "bn": optfn.batch_norm_init(8)[0], "v": jnp.zeros(8)}, \
-            optfn.batch_norm_init(8)[1]
-
-    def forward(p, s, x, training):
-        h, s = optfn.batch_norm(p["bn"], s, x @ p["w"], training=training)
-        return jax.nn.relu(h) @ p["v"], s
-
-    def loss(p, s, batch):
-        out, s = forward(p, s, batch["x"], True)
-        return jnp.mean((out - batch["y"]) ** 2), s
-
-    def evaluate(p, s, data):
-        return jnp.mean((forward(p, s, data["x"], False)[0] - data["y"]) ** 2)
-
-    runner = _runner(init=init, loss=loss, evaluate=evaluate, has_state=True, optimizer=lambda h: optfn.adam(h["lr"]))
+    runner = _runner(init=problems.bn_init, loss=problems.bn_loss, evaluate=problems.bn_evaluate, has_state=True,
+                     optimizer=lambda h: optfn.adam(h["lr"]))
     result = runner.run(sweep.Space({"lr": sweep.log_uniform(1e-3, 3e-2)}), 4, seed=0)
     assert result.best()["metric"] < float(jnp.var(Y))
 
@@ -167,6 +154,11 @@ def test_bad_input_is_caught_before_compiling():
         _runner().run(SPACE, 0)
     with pytest.raises(ValueError, match="steps=50 must be a multiple of chunk_steps=20"):
         _runner(steps=50)
+    with pytest.raises(ValueError, match="batch_size is a shape, so it must be structural"):
+        _runner().run(sweep.Space({"lr": sweep.log_uniform(1e-3, 0.1), "m": 0.9,
+                                   "batch_size": sweep.uniform(8, 64)}), 2)
+    with pytest.raises(ValueError, match="top_k must be a positive int, got top_k=0"):
+        SPACE.zoom(_runner().run(SPACE, 2), top_k=0)
     with pytest.raises(ValueError, match="halving must be an int >= 2"):
         _runner().run(SPACE, 4, halving=1)
     runner = _runner()

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import optfn
+import problems
 from optfn import sweep
 
 X = jax.random.normal(jax.random.PRNGKey(0), (128, 4))
@@ -58,22 +59,8 @@ def test_per_trial_arrays_are_split_across_the_devices():
 
 
 def test_ensemble_batch_norm_sharded_over_trials_keeps_each_trials_statistics():
-    def init(key, hp):
-        bn_params, bn_state = optfn.batch_norm_init(8)
-        return {"w": jax.random.normal(key, (4, 8)), "bn": bn_params, "v": jnp.ones(8) / 8}, bn_state
-
-    def forward(p, s, x, training):
-        h, s = optfn.batch_norm(p["bn"], s, x @ p["w"], training=training)
-        return jax.nn.relu(h) @ p["v"], s
-
-    def loss(p, s, batch):
-        out, s = forward(p, s, batch["x"], True)
-        return jnp.mean((out - batch["y"]) ** 2), s
-
-    def evaluate(p, s, data):  # uses the running averages: differs per trial only if the stats do
-        return jnp.mean((forward(p, s, data["x"], False)[0] - data["y"]) ** 2)
-
-    runner = _runner(init=init, loss=loss, evaluate=evaluate, has_state=True, optimizer=lambda h: optfn.sgd(h["lr"]))
+    runner = _runner(init=problems.bn_init, loss=problems.bn_loss, evaluate=problems.bn_evaluate, has_state=True,
+                     optimizer=lambda h: optfn.sgd(h["lr"]))
     space = sweep.Space({"lr": sweep.log_uniform(1e-3, 3e-2)})
     alone = runner.run(space, 8, seed=1)
     sharded = runner.run(space, 8, seed=1, mesh="auto")

@@ -36,6 +36,13 @@ def distributions(space: Space) -> dict:
 
     ``one_minus_log_uniform`` becomes a log-scale ``"1-<name>"`` parameter, so that
     TPE models ``1 - beta`` per decade, as the optfn sampler does.
+
+    Example:
+        >>> from optfn import sweep
+        >>> from optfn.integrations.optuna import distributions
+        >>> d = distributions(sweep.Space({"b1": sweep.one_minus_log_uniform(0.9, 0.999)}))
+        >>> print(list(d), round(d["1-b1"].low, 6), round(d["1-b1"].high, 6), d["1-b1"].log)
+        ['1-b1'] 0.001 0.1 True
     """
     out = {}
     for name, d in space.dimensions.items():

@@ -13,6 +13,11 @@ from . import _mesh
 from ._result import OK
 
 
+def structure_key(static: dict) -> tuple:
+    """A hashable key for a trial's structural hyperparameters: one compiled program each."""
+    return tuple(sorted((k, repr(v)) for k, v in static.items()))
+
+
 def round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 

@@ -136,7 +136,7 @@ class Runner:
         return value, grads, mstate
 
     def _program(self, static: dict, mesh=None):
-        key = (tuple(sorted((k, repr(v)) for k, v in static.items())), mesh)
+        key = (_halving.structure_key(static), mesh)
         if key in self._programs:
             return self._programs[key]
 
@@ -181,6 +181,11 @@ class Runner:
     # -- checks before any compilation ------------------------------------------------
 
     def _check(self, space: Space, hp_values: dict) -> None:
+        if "batch_size" in space.dimensions and space.dimensions["batch_size"].numeric:
+            raise ValueError(
+                f"Runner: batch_size is a shape, so it must be structural (int_uniform, choice or a fixed "
+                f"int), got {space.dimensions['batch_size'].kind} sampling; e.g. sweep.choice(32, 64, 128)."
+            )
         static = {k: v for k, v in hp_values.items() if not space.dimensions[k].numeric}
         numeric = {k: jnp.float32(v) for k, v in hp_values.items() if space.dimensions[k].numeric}
         hp = _Recorder({**static, **numeric})
@@ -213,7 +218,7 @@ class Runner:
         groups = {}
         for i, h in enumerate(samples):
             static = {k: v for k, v in h.items() if not space.dimensions[k].numeric}
-            groups.setdefault(tuple(sorted((k, repr(v)) for k, v in static.items())), (static, []))[1].append(i)
+            groups.setdefault(_halving.structure_key(static), (static, []))[1].append(i)
         blocks = []
         for static, members in groups.values():
             size = chunk_size or _round_up(len(members), pad_to)

@@ -257,6 +257,8 @@ class Space:
             top_k: how many of the best trials to zoom around.
             margin: the widening, as a fraction of the span.
         """
+        if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
+            raise ValueError(f"Space.zoom: top_k must be a positive int, got top_k={top_k!r}.")
         best = [t["hyperparams"] for t in result.top(top_k)]
         if not best:
             raise ValueError("Space.zoom: the result has no finished trial to zoom around (all diverged or NaN).")
