@@ -2,10 +2,17 @@
 
 Sample on the right scale (``log_uniform`` for learning rates, ``one_minus_log_uniform``
 for betas), randomly rather than on a grid; train every trial together with ``Runner``;
-zoom in around the best (``Space.zoom``) and stop bad trials early (``halving=``).
+zoom in around the best (``Space.zoom``) and stop bad trials early (``halving=``, or any
+``Strategy``); train several replicas per configuration (``seeds=``) and confirm the
+winners with fresh seeds (``Runner.confirm``).
 """
 
+from ._halving import SuccessiveHalving as SuccessiveHalving
+from ._ledger import Report as Report
 from ._result import SweepResult as SweepResult
+from ._strategy import Plan as Plan
+from ._strategy import RandomSearch as RandomSearch
+from ._strategy import Strategy as Strategy
 from ._mesh import trials_mesh as trials_mesh
 from ._runner import Runner as Runner
 from ._space import Dimension as Dimension

@@ -9,7 +9,6 @@ builds the same global arrays from the same seed and reads results back with
 ``process_allgather``.
 """
 
-import functools
 from typing import Optional, Union
 
 import jax
@@ -56,15 +55,6 @@ def shards(mesh: Optional[Mesh]) -> int:
     return 1 if mesh is None else mesh.shape[TRIALS]
 
 
-def per_trial(fn, mesh: Optional[Mesh], in_axes, donate: bool = False):
-    """``jit(vmap(fn))``, or ``jit(shard_map(vmap(fn)))`` over the trials axis of ``mesh``."""
-    mapped = jax.vmap(fn, in_axes=in_axes)
-    if mesh is not None:
-        specs = tuple(P(TRIALS) if a == 0 else P() for a in in_axes)
-        mapped = jax.shard_map(mapped, mesh=mesh, in_specs=specs, out_specs=P(TRIALS))
-    return jax.jit(mapped, donate_argnums=(0,) if donate else ())
-
-
 def place(tree, mesh: Optional[Mesh]):
     """Host arrays (one row per trial) onto the mesh, split along the trials axis."""
     if mesh is None:
@@ -100,31 +90,3 @@ def to_host(x) -> np.ndarray:
     if getattr(x, "is_fully_addressable", True):
         return np.asarray(x)
     return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-
-
-@functools.lru_cache(maxsize=None)
-def _gather(sharding):
-    def gather(tree, rows):
-        return jax.tree.map(lambda a: a.at[rows].get(out_sharding=sharding), tree)
-
-    return jax.jit(gather, out_shardings=sharding)
-
-
-def take(tree, rows, mesh: Optional[Mesh], *, split: bool = True):
-    """Rows ``rows`` of every per-trial array: split along the trials axis again, or
-    (``split=False``, for a count the devices do not divide) replicated."""
-    rows = np.asarray(rows, np.int32)
-    if mesh is None:
-        return jax.tree.map(lambda a: a[jnp.asarray(rows)], tree)
-    sharding = NamedSharding(mesh, P(TRIALS) if split else P())
-    return _gather(sharding)(tree, _global(rows, NamedSharding(mesh, P())))
-
-
-def concat(trees: list, mesh: Optional[Mesh]):
-    """Concatenate per-trial trees along the trial axis (replicated when on a mesh)."""
-    if len(trees) == 1:
-        return trees[0]
-    if mesh is None:
-        return jax.tree.map(lambda *a: jnp.concatenate(a), *trees)
-    out = NamedSharding(mesh, P())
-    return jax.jit(lambda ts: jax.tree.map(lambda *a: jnp.concatenate(a), *ts), out_shardings=out)(trees)

@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 
-OK, NAN, DIVERGED = "ok", "nan", "diverged"
+from ._ledger import DIVERGED, NAN, OK  # noqa: F401  (re-exported for users of the statuses)
 
 
 def _sort_key(goal: str):
@@ -18,18 +18,39 @@ def _sort_key(goal: str):
     return key
 
 
-class SweepResult:
-    """Trials of a sweep, ranked by their final metric; NaN and diverged trials rank last.
+def _plain(value):
+    """JSON-safe: NaN and infinities become ``None`` (standard JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return _plain(value.item())
+    return value
 
-    Each trial is a dict: ``id``, ``hyperparams``, ``status`` (``"ok"``, ``"nan"`` or
-    ``"diverged"``), ``metric`` (the last evaluation), ``steps`` (how far it trained:
-    fewer when successive halving stopped it) and ``history`` (``step``, ``loss``,
-    ``metric`` lists, one entry per evaluation).
+
+class SweepResult:
+    """Configurations of a sweep, ranked by their mean final metric; failures rank last.
+
+    Each entry of ``trials`` is one configuration (hyperparameter set), a dict: ``id``,
+    ``hyperparams``, ``status`` (``"ok"``, ``"nan"`` or ``"diverged"``; ``"ok"`` only if
+    every replica is), ``metric`` (the last evaluation, mean over the ``seeds``
+    replicas), ``metric_std`` and ``replica_metrics`` (the spread), ``steps`` (how far it
+    trained: fewer when a strategy stopped it) and ``history`` (``step``, ``loss``,
+    ``metric`` lists, replica means, one entry per evaluation; the first is step 0,
+    before any update).
 
     Attributes:
-        trials: the trial dicts, in trial-id order.
+        trials: the configuration dicts, in id order.
         goal: ``"min"`` or ``"max"``: which way the metric improves.
-        trial_steps: optimizer steps summed over trials (the compute the sweep used).
+        trial_steps: optimizer steps summed over trials and replicas (the compute used).
+        timings: seconds spent compiling, training and evaluating (``compile``,
+            ``train``, ``eval``).
+        space: the ``Space`` the configurations came from (``Runner.confirm`` needs it).
+        seeds: replicas per configuration.
+        width: trials per compiled program in the run that produced it.
 
     Example:
         >>> from optfn import sweep
@@ -40,10 +61,13 @@ class SweepResult:
         [2, 0]
     """
 
-    def __init__(self, trials: list, goal: str = "min", trial_steps: int = 0):
+    def __init__(self, trials: list, goal: str = "min", trial_steps: int = 0, *, timings: Optional[dict] = None,
+                 space=None, root=None, seeds: int = 1, width: Optional[int] = None):
         self.trials = sorted(trials, key=lambda t: t["id"])
         self.goal = goal
         self.trial_steps = int(trial_steps)
+        self.timings = dict(timings or {})
+        self.space, self.root, self.seeds, self.width = space, root, seeds, width
 
     def __len__(self) -> int:
         return len(self.trials)
@@ -73,11 +97,12 @@ class SweepResult:
 
     def to_dicts(self) -> list:
         """Plain dicts (JSON-ready), one per trial."""
-        return [json.loads(json.dumps(t, default=float)) for t in self.trials]
+        return [_plain(json.loads(json.dumps(t, default=float))) for t in self.trials]
 
     def to_json(self, path: Optional[str] = None) -> str:
-        """The trials as JSON; written to ``path`` when given."""
-        text = json.dumps({"goal": self.goal, "trial_steps": self.trial_steps, "trials": self.to_dicts()}, indent=1)
+        """The trials as standard JSON (a NaN becomes ``null``); written to ``path`` when given."""
+        text = json.dumps({"goal": self.goal, "trial_steps": self.trial_steps, "seeds": self.seeds,
+                           "timings": self.timings, "trials": self.to_dicts()}, indent=1, allow_nan=False)
         if path is not None:
             with open(path, "w") as f:
                 f.write(text)
@@ -89,7 +114,8 @@ class SweepResult:
             import pandas as pd
         except ImportError:
             raise ImportError("SweepResult.to_dataframe needs pandas: pip install pandas.") from None
-        rows = [{"id": t["id"], "status": t["status"], "metric": t["metric"], "steps": t["steps"], **t["hyperparams"]}
+        rows = [{"id": t["id"], "status": t["status"], "metric": t["metric"], "steps": t["steps"],
+                 "metric_std": t.get("metric_std"), **t["hyperparams"]}
                 for t in self.trials]
         return pd.DataFrame(rows)
 

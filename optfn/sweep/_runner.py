@@ -1,7 +1,5 @@
-"""Train many trials as one ``jit(vmap(scan))`` program, with successive halving."""
+"""Train many trials as fixed-width ``jit(vmap(scan))`` programs, driven by a strategy."""
 
-import json
-import math
 import numbers
 import warnings
 from typing import Any, Callable, Optional
@@ -10,12 +8,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._apply_updates import apply_updates
-from . import _checkpoint, _halving, _mesh
-from ._halving import Block as _Block
-from ._halving import round_up as _round_up
-from ._result import DIVERGED, NAN, OK, SweepResult
+from . import _checkpoint, _mesh
+from ._data import Feed, leading
+from ._halving import SuccessiveHalving
+from ._loop import Loop as _Loop
+from ._programs import Programs, use_cache
+from ._progress import Progress
+from ._result import SweepResult
 from ._space import Space
+from ._strategy import RandomSearch
 
 
 class _Recorder(dict):
@@ -40,15 +41,8 @@ def _positive_int(fn, name, value) -> int:
     return int(value)
 
 
-def _leading(fn: str, name: str, tree) -> int:
-    sizes = {jax.tree_util.keystr(p): np.shape(x)[0] if np.ndim(x) else None
-             for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
-    if not sizes or None in sizes.values() or len(set(sizes.values())) != 1:
-        raise ValueError(
-            f"{fn}: every array in {name} needs the same leading (example) dimension, got {sizes}. "
-            "Pass arrays with one row per example, e.g. {'x': x_train, 'y': y_train}."
-        )
-    return next(iter(sizes.values()))
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
 
 
 class Runner:
@@ -56,10 +50,11 @@ class Runner:
 
     Numeric hyperparameters (learning rate, betas, ...) are per-trial arrays under
     ``jax.vmap``; structural ones (``int_uniform``, ``choice``: hidden units, layers,
-    ``batch_size``) group trials, one program per distinct value. Training runs in
-    chunks of ``chunk_steps`` steps (one ``lax.scan`` per dispatch) with an evaluation
-    after each. Programs are cached on the runner: a second round with new values and
-    the same shapes compiles nothing.
+    ``batch_size``) group trials, one set of programs per distinct value. Trials run in
+    blocks of a fixed ``width``, ``chunk_steps`` steps per dispatch (one ``lax.scan``),
+    with an evaluation at step 0 and after each chunk. Because the width is fixed, each
+    structure compiles its ``init``, ``chunk`` and ``eval`` programs once for the runner's
+    life: halving rungs, zoomed rounds and ``confirm`` reuse them.
 
     Args:
         init: ``(key, hp) -> params`` (or ``(params, model_state)`` with ``has_state``);
@@ -70,8 +65,7 @@ class Runner:
         optimizer: ``hp -> GradientTransformation``, e.g.
             ``lambda h: optfn.adam(h["learning_rate"], b1=h["b1"])``.
         data: a pytree of arrays with one row per example (each step draws a batch of
-            ``batch_size`` rows with replacement, from the trial's own key), or a
-            function ``(key, step) -> batch``.
+            ``batch_size`` rows with replacement), or a function ``(key, step) -> batch``.
         steps: optimizer steps per trial (a multiple of ``chunk_steps``).
         evaluate: ``(params, eval_data) -> scalar`` (``(params, model_state, eval_data)``
             with ``has_state``); ``None`` uses the chunk's mean training loss.
@@ -80,8 +74,19 @@ class Runner:
         chunk_steps: steps per dispatch, between evaluations.
         goal: ``"min"`` or ``"max"``, the direction in which the metric improves.
         has_state: the model carries state (batch-norm statistics).
-        diverge_factor: a trial is ``"diverged"`` once a chunk's mean loss exceeds this
-            factor times its first chunk's.
+        diverge_factor: a trial is ``"diverged"`` once a chunk's mean training loss
+            exceeds this factor times its loss at step 0 (before any update).
+        shared_batches: every trial sees the same batch at step ``t`` (common random
+            numbers: configurations are compared on the same data), and the batch is one
+            operand shared by the block, so the first layer is one GEMM for all trials.
+            Otherwise each trial draws its own batches from its own key.
+        width: trials per program (rows of a block), a multiple of the device count.
+            ``None`` chooses it on the first ``run`` for each device count: the trials
+            alive in the strategy's last phase (at least 8, or all), rounded up to a
+            multiple of the devices and capped at half the devices' memory
+            (``memory_estimate``); later runs keep it (``result.width`` says which).
+        cache_dir: a folder for JAX's persistent compilation cache, so another process
+            running the same sweep loads its programs instead of compiling them.
 
     Example:
         >>> import jax, jax.numpy as jnp, optfn
@@ -99,7 +104,8 @@ class Runner:
 
     def __init__(self, *, init: Callable, loss: Callable, optimizer: Callable, data: Any, steps: int,
                  evaluate: Optional[Callable] = None, eval_data: Any = None, batch_size: int = 128,
-                 chunk_steps: int = 50, goal: str = "min", has_state: bool = False, diverge_factor: float = 10.0):
+                 chunk_steps: int = 50, goal: str = "min", has_state: bool = False, diverge_factor: float = 10.0,
+                 shared_batches: bool = False, width: Optional[int] = None, cache_dir: Optional[str] = None):
         fn = "Runner"
         for name, f in (("init", init), ("loss", loss), ("optimizer", optimizer)):
             if not callable(f):
@@ -111,72 +117,36 @@ class Runner:
         self.batch_size = _positive_int(fn, "batch_size", batch_size)
         if goal not in ("min", "max"):
             raise ValueError(f"{fn}: goal must be 'min' or 'max', got goal={goal!r}.")
-        self.n_examples = None if callable(data) else _leading(fn, "data", data)
+        if isinstance(diverge_factor, bool) or not isinstance(diverge_factor, numbers.Real) or not diverge_factor > 1:
+            raise ValueError(f"{fn}: diverge_factor must be a number > 1, got diverge_factor={diverge_factor!r}.")
+        for name, flag in (("has_state", has_state), ("shared_batches", shared_batches)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{fn}: {name} must be True or False, got {name}={flag!r}.")
+        self.width = None if width is None else _positive_int(fn, "width", width)
+        self.feed = Feed(data, self.batch_size)
         if eval_data is not None and not callable(eval_data) and jax.tree.leaves(eval_data):
-            _leading(fn, "eval_data", eval_data)
+            leading(fn, "eval_data", eval_data)
         self.init, self.loss, self.optimizer, self.data = init, loss, optimizer, data
         self.evaluate, self.eval_data, self.goal, self.has_state = evaluate, eval_data, goal, has_state
-        self.diverge_factor = float(diverge_factor)
-        self._programs = {}
+        self.diverge_factor, self.shared_batches = float(diverge_factor), shared_batches
+        if cache_dir is not None:
+            use_cache(cache_dir)
+        self.programs = Programs(self)
+        self._widths = {}  # the automatic width, by device count
 
-    # -- the per-trial functions, vmapped and jitted once per structure ----------------
-
-    def _batch(self, key, step, hp, data):
-        if callable(self.data):
-            return self.data(key, step)
-        size = hp["batch_size"] if "batch_size" in hp else self.batch_size
-        idx = jax.random.randint(key, (size,), 0, self.n_examples)
-        return jax.tree.map(lambda a: jnp.asarray(a)[idx], data)
-
-    def _loss_and_grad(self, params, mstate, batch):
-        if self.has_state:
-            (value, mstate), grads = jax.value_and_grad(self.loss, has_aux=True)(params, mstate, batch)
-        else:
-            value, grads = jax.value_and_grad(self.loss)(params, batch)
-        return value, grads, mstate
-
-    def _program(self, static: dict, mesh=None):
-        key = (_halving.structure_key(static), mesh)
-        if key in self._programs:
-            return self._programs[key]
-
-        def trial_init(trial_key, numeric):
-            hp = {**static, **numeric}
-            out = self.init(jax.random.fold_in(trial_key, 0), hp)
-            params, mstate = out if self.has_state else (out, None)
-            return params, mstate, self.optimizer(hp).init(params)
-
-        def trial_chunk(carry, numeric, trial_key, step0, data):
-            hp = {**static, **numeric}
-            opt, data_key = self.optimizer(hp), jax.random.fold_in(trial_key, 1)
-
-            def body(c, t):
-                params, mstate, ostate = c
-                batch = self._batch(jax.random.fold_in(data_key, t), t, hp, data)
-                value, grads, mstate = self._loss_and_grad(params, mstate, batch)
-                updates, ostate = opt.update(grads, ostate, params)
-                return (apply_updates(params, updates), mstate, ostate), value
-
-            return jax.lax.scan(body, carry, step0 + jnp.arange(self.chunk_steps))
-
-        def trial_eval(carry, eval_data):
-            params, mstate, _ = carry
-            if self.has_state:
-                return self.evaluate(params, mstate, eval_data)
-            return self.evaluate(params, eval_data)
-
-        program = (
-            _mesh.per_trial(trial_init, mesh, (0, 0)),
-            _mesh.per_trial(trial_chunk, mesh, (0, 0, 0, None, None), donate=True),
-            _mesh.per_trial(trial_eval, mesh, (0, None)) if self.evaluate is not None else None,
-        )
-        self._programs[key] = program
-        return program
+    def make_batch(self, key, step, static, data):
+        return self.feed.batch(key, step, static, data)
 
     @property
     def compiles(self) -> int:
-        """How many programs this runner has compiled (all structures and batch sizes)."""
-        return sum(f._cache_size() for prog in self._programs.values() for f in prog if f is not None)
+        """How many programs this runner has compiled (``init``, ``chunk`` and ``eval``,
+        over all structures); ``compile_counts`` has them by kind."""
+        return sum(self.programs.counts[k] for k in ("init", "chunk", "eval"))
+
+    @property
+    def compile_counts(self) -> dict:
+        """``{"init": n, "chunk": n, "eval": n}``: programs compiled so far, by kind."""
+        return {k: self.programs.counts[k] for k in ("init", "chunk", "eval")}
 
     # -- checks before any compilation ------------------------------------------------
 
@@ -194,7 +164,7 @@ class Runner:
             out = self.init(key, hp)
             params, mstate = out if self.has_state else (out, None)
             self.optimizer(hp).init(params)
-            batch = self._batch(key, 0, hp, self.data)
+            batch = self.make_batch(key, 0, static, self.data)
             value = self.loss(params, mstate, batch) if self.has_state else self.loss(params, batch)
             return value[0] if self.has_state else value
 
@@ -212,52 +182,50 @@ class Runner:
                 UserWarning, stacklevel=3,
             )
 
+    def _choose_width(self, space, sample, live: int, total: int, mesh) -> int:
+        """Fit the last phase's trials in one block, at least 8 (or all) per program,
+        a multiple of the device count, and within half of each device's memory."""
+        shards = _mesh.shards(mesh)
+        width = _round_up(max(live, min(total, 8)), shards)
+        static = {k: v for k, v in sample.items() if not space.dimensions[k].numeric}
+        numeric = {k: jax.ShapeDtypeStruct((1,), jnp.float32) for k in space.numeric_names}
+        keys = jax.ShapeDtypeStruct((1, *jax.random.PRNGKey(0).shape), jnp.uint32)
+        shared = jax.ShapeDtypeStruct(keys.shape[1:], jnp.uint32)
+        carry = self.programs.eval_shape_init(static, keys, numeric, shared, self.feed.argument(None))
+        guess = 4 * sum(a.size * a.dtype.itemsize for a in jax.tree.leaves(carry))  # carry in, out, grads, temps
+        budget = _device_bytes() * shards / 2
+        if guess * width > budget / 4:  # close enough to matter: ask XLA for the real figure
+            per = self.memory_estimate(space)["per_trial_bytes"]
+            width = min(width, max(shards, int(budget // max(per, 1)) // shards * shards))
+        return width
+
     # -- the sweep ---------------------------------------------------------------------
 
-    def _blocks(self, space, samples, ids, train_root, chunk_size, pad_to, mesh):
-        groups = {}
-        for i, h in enumerate(samples):
-            static = {k: v for k, v in h.items() if not space.dimensions[k].numeric}
-            groups.setdefault(_halving.structure_key(static), (static, []))[1].append(i)
-        blocks = []
-        for static, members in groups.values():
-            size = chunk_size or _round_up(len(members), pad_to)
-            for s in range(0, len(members), size):
-                idx = np.array(members[s:s + size])
-                pad = size - len(idx)
-                rows = np.concatenate([idx, np.repeat(idx[:1], pad)])  # padding repeats a trial, unreported
-                numeric = {k: np.asarray([samples[r][k] for r in rows], np.float32) for k in space.numeric_names}
-                keys = np.asarray(jax.vmap(lambda i: jax.random.fold_in(train_root, i))(jnp.asarray(ids[rows])))
-                blocks.append(_Block(static, idx, _mesh.place(numeric, mesh), _mesh.place(keys, mesh), pad=pad))
-        return blocks
-
-    def run(self, space: Space, trials: int, *, seed=0, method: str = "random", start: int = 0,
-            halving: Optional[int] = None, min_steps: Optional[int] = None, chunk_size: Optional[int] = None,
-            pad_to: int = 8, mesh=None, progress: bool = False, checkpoint: Optional[str] = None,
-            checkpoint_every: int = 1, resume: bool = False) -> SweepResult:
-        """Sample ``trials`` hyperparameter sets from ``space`` and train them all.
+    def run(self, space: Space, trials, *, seed=0, method: str = "random", start: int = 0, seeds: int = 1,
+            strategy=None, halving: Optional[int] = None, min_steps: Optional[int] = None, mesh=None,
+            progress: bool = False, checkpoint: Optional[str] = None, checkpoint_every: int = 1,
+            resume: bool = False, callback: Optional[Callable] = None) -> SweepResult:
+        """Sample ``trials`` configurations from ``space`` and train them all.
 
         Args:
             space: the ``Space`` to sample from.
-            trials: how many trials, or a list of hyperparameter dicts to train as given
-                (from another search tool, or hand-picked values).
-            seed: an int or PRNG key. Trial ``i`` samples its values from
-                ``fold_in(root, i)`` and trains with its own key, so its results do not
-                depend on how many trials run beside it or on ``chunk_size``.
+            trials: how many configurations, or a list of hyperparameter dicts to train as
+                given (from another search tool, or hand-picked values).
+            seed: an int or PRNG key. Configuration ``i`` samples its values from
+                ``fold_in(root, i)``; its replica ``r`` trains with its own key derived from
+                ``(i, r)``, whatever else runs (see "Reproducibility" in the README).
             method: ``"random"`` (default), ``"lhs"``, ``"sobol"`` or ``"grid"``.
-            start: the id of the first trial (to continue a sweep with new trials).
-            halving: ``eta`` for synchronous successive halving: at each rung the best
-                ``1/eta`` of the trials (by metric; NaN and diverged last) continue and
-                the others stop, compacted out of the batch so compute really drops.
-            min_steps: steps before the first rung (default ``steps / eta**2``, rounded up
-                to a multiple of ``chunk_steps``); rungs follow at ``min_steps * eta**k``.
-            chunk_size: run at most this many trials per program (bounds memory).
-            pad_to: round each program's trial count up to a multiple of this (the extra
-                rows repeat a trial and are never reported), so that rounds whose
-                structures get slightly different trial counts reuse compiled programs.
+            start: the id of the first configuration (to continue a sweep with new ones).
+            seeds: replicas per configuration, each with its own init and data keys, in
+                the same programs; a configuration's metric is the mean over its replicas
+                (``metric_std`` and ``replica_metrics`` keep the spread), and every ranking
+                (``best``, ``top``, halving, ``zoom``) uses the mean.
+            strategy: a ``RandomSearch`` (default) or ``SuccessiveHalving``, or any object
+                with the ``Strategy`` methods (``init``, ``ask``, ``tell``, ``final_alive``).
+            halving: shorthand for ``strategy=SuccessiveHalving(halving, min_steps)``.
+            min_steps: steps before the first halving rung (with ``halving``).
             mesh: ``None`` (one device), ``"auto"`` (every device, see ``trials_mesh``) or
-                a ``jax.sharding.Mesh`` with a ``"trials"`` axis: trials are split across
-                its devices (and hosts), the count padded to a multiple of the axis size.
+                a ``jax.sharding.Mesh`` with a ``"trials"`` axis.
             progress: show a progress bar (tqdm when installed, else a line per chunk).
             checkpoint: a file path: the whole sweep state is saved there every
                 ``checkpoint_every`` chunks and at the end, atomically.
@@ -265,126 +233,111 @@ class Runner:
             resume: continue from ``checkpoint`` when it exists (its settings must match;
                 a finished checkpoint returns its result at once). Without ``resume``,
                 an existing checkpoint is an error, so it is never overwritten by mistake.
+            callback: called after every chunk (after the checkpoint is written) with a
+                dict ``step``, ``alive``, ``best``, ``timings``; an exception it raises stops
+                the run, which ``resume=True`` continues.
 
         Returns:
-            A ``SweepResult``.
+            A ``SweepResult`` with one entry per configuration.
         """
+        fn = "Runner.run"
         given = None
         if isinstance(trials, (list, tuple)):
             given, trials = [dict(t) for t in trials], len(trials)
             for t in given:
                 if set(t) != set(space.dimensions):
-                    raise ValueError(f"Runner.run: each given trial needs exactly the space's names "
+                    raise ValueError(f"{fn}: each given trial needs exactly the space's names "
                                      f"{sorted(space.dimensions)}, got {sorted(t)}.")
-        n = _positive_int("Runner.run", "trials", trials)
-        if halving is not None and (isinstance(halving, bool) or not isinstance(halving, int) or halving < 2):
-            raise ValueError(f"Runner.run: halving must be an int >= 2 (keep the best 1/eta), got halving={halving!r}.")
-        if chunk_size is not None:
-            chunk_size = _positive_int("Runner.run", "chunk_size", chunk_size)
-        every = _positive_int("Runner.run", "checkpoint_every", checkpoint_every)
+        n = _positive_int(fn, "trials", trials)
+        seeds = _positive_int(fn, "seeds", seeds)
+        if halving is not None:
+            if strategy is not None:
+                raise ValueError(f"{fn}: pass halving= or strategy=, not both (halving={halving!r}, "
+                                 f"strategy={strategy!r}).")
+            if isinstance(halving, bool) or not isinstance(halving, int) or halving < 2:
+                raise ValueError(f"{fn}: halving must be an int >= 2 (keep the best 1/eta), got halving={halving!r}.")
+            strategy = SuccessiveHalving(halving, min_steps)
+        strategy = RandomSearch() if strategy is None else strategy
+        every = _positive_int(fn, "checkpoint_every", checkpoint_every)
         root = jax.random.PRNGKey(seed) if isinstance(seed, int) else seed
         sample_root, train_root = jax.random.split(root)
         samples = given if given is not None else space.sample(n, sample_root, method, start)
         self._check(space, samples[0])
-        ids = np.arange(start, start + len(samples))
         mesh = _mesh.resolve(mesh)
-        pad_to = math.lcm(_positive_int("Runner.run", "pad_to", pad_to), _mesh.shards(mesh))
-        if chunk_size is not None:
-            chunk_size = _round_up(chunk_size, _mesh.shards(mesh))
-        settings = {"space": repr(space), "samples": samples, "ids": ids.tolist(), "root": np.asarray(root).tolist(),
-                    "halving": halving, "min_steps": min_steps, "chunk_size": chunk_size, "pad_to": pad_to,
+        shards = _mesh.shards(mesh)
+        if self.width is not None and self.width % shards:
+            raise ValueError(f"{fn}: width={self.width} must be a multiple of the mesh's {shards} devices; "
+                             "pass Runner(width=...) accordingly.")
+        if self.width is None and shards not in self._widths:  # chosen once, so later runs reuse programs
+            live = strategy.final_alive(n, self.steps, self.chunk_steps) * seeds
+            self._widths[shards] = self._choose_width(space, samples[0], live, n * seeds, mesh)
+        width = self.width or self._widths[shards]
+        settings = {"space": repr(space), "samples": samples, "start": start, "root": np.asarray(root).tolist(),
+                    "seeds": seeds, "strategy": repr(strategy), "width": width,
                     "devices": _mesh.shards(mesh), "steps": self.steps, "chunk_steps": self.chunk_steps,
-                    "batch_size": self.batch_size, "goal": self.goal}
+                    "batch_size": self.batch_size, "goal": self.goal, "shared_batches": self.shared_batches}
+        loop = _Loop(self, space, samples, start, seeds, root, train_root, mesh, width)
         saved = _checkpoint.load(checkpoint) if checkpoint is not None else None
         if saved is not None and not resume:
             raise _checkpoint.CheckpointError(
-                f"Runner.run: {checkpoint} already holds a sweep checkpoint; pass resume=True to continue it, "
+                f"{fn}: {checkpoint} already holds a sweep checkpoint; pass resume=True to continue it, "
                 "or choose another path (it is never overwritten)."
             )
         if saved is not None:
-            loop = self._restore(saved, checkpoint, settings, mesh)
+            loop.restore(saved, checkpoint, settings, strategy)
         else:
-            blocks = self._blocks(space, samples, ids, train_root, chunk_size, pad_to, mesh)
-            for b in blocks:
-                b.carry = self._program(b.static, mesh)[0](b.keys, b.numeric)
-            loop = {"blocks": blocks, "history": [{"step": [], "loss": [], "metric": []} for _ in samples],
-                    "status": [OK] * n, "first": [None] * n, "stopped": [self.steps] * n, "trial_steps": 0, "step": 0}
-        # the data are arguments, not constants baked into the program; on a mesh, every
-        # device gets a copy (each process feeds its own local copy)
-        data = None if callable(self.data) else _mesh.replicate(self.data, mesh)
-        eval_data = _mesh.replicate(self.eval_data, mesh)
-        rungs = _halving.rungs(self.steps, self.chunk_steps, halving, min_steps)
-        history, status, blocks = loop["history"], loop["status"], loop["blocks"]
-        bar = _Progress(progress, (self.steps - loop["step"]) // self.chunk_steps)
-        while loop["step"] < self.steps:
-            step = loop["step"]
-            for b in blocks:
-                _, chunk, evaluate = self._program(b.static, mesh)
-                b.carry, losses = chunk(b.carry, b.numeric, b.keys, jnp.int32(step), data)
-                losses = _mesh.to_host(losses).astype(np.float64)
-                metric = _mesh.to_host(evaluate(b.carry, eval_data)).astype(np.float64) if evaluate else losses.mean(1)
-                for row, i in enumerate(b.idx):
-                    self._record(i, step + self.chunk_steps, losses[row], float(metric[row]), history, status,
-                                 loop["first"])
-                loop["trial_steps"] += len(b.idx) * self.chunk_steps
-            loop["step"] = step = step + self.chunk_steps
-            if step in rungs:
-                blocks = _halving.halve(blocks, halving, self.goal, history, status, loop["stopped"], step,
-                                        chunk_size, pad_to, mesh)
-            loop["blocks"] = blocks
-            if checkpoint is not None and (step // self.chunk_steps % every == 0 or step == self.steps):
-                self._save(checkpoint, settings, loop)
-            alive = sum(len(b.idx) for b in blocks)
-            finite = [history[i]["metric"][-1] for b in blocks for i in b.idx if status[i] == OK]
-            bar.update(alive, (min if self.goal == "min" else max)(finite) if finite else float("nan"))
-        bar.close()
-        out = [{"id": int(ids[i]), "hyperparams": samples[i], "status": status[i],
-                "metric": history[i]["metric"][-1] if history[i]["metric"] else None,
-                "steps": loop["stopped"][i], "history": history[i]} for i in range(len(samples))]
-        return SweepResult(out, self.goal, loop["trial_steps"])
+            loop.state = strategy.init(n, self.steps, self.chunk_steps, self.goal)
+        bar = Progress(progress, self.steps // self.chunk_steps - loop.chunks, self.goal)
+        self.programs.on_compile = bar.compiling
+        try:
+            while True:
+                plan, loop.state = strategy.ask(loop.state)
+                loop.apply(plan)
+                if plan.done:
+                    break
+                metrics = loop.train_chunk()
+                loop.state = strategy.tell(loop.state, [loop.ledger.report(c) for c in loop.running])
+                if checkpoint is not None and loop.chunks % every == 0:
+                    loop.save(checkpoint, settings)
+                bar.update(loop.alive(), metrics)
+                if callback is not None:
+                    callback({"step": loop.step, "alive": loop.alive(), "best": bar.best,
+                              "timings": dict(loop.timings)})
+            if checkpoint is not None:
+                loop.save(checkpoint, settings)
+        finally:
+            self.programs.on_compile = None
+            bar.close()
+        return loop.result(strategy)
 
-    def _save(self, path, settings, loop):
-        arrays, blocks = [], []
-        for b in loop["blocks"]:
-            leaves = jax.tree.leaves((b.numeric, b.keys, b.carry))
-            arrays += [_mesh.to_host(a) for a in leaves]
-            blocks.append({"static": b.static, "idx": b.idx.tolist(), "pad": b.pad, "n_leaves": len(leaves),
-                           "numeric": sorted(b.numeric)})
-        meta = {"settings": settings, "blocks": blocks, "n_arrays": len(arrays),
-                **{k: loop[k] for k in ("history", "status", "first", "stopped", "trial_steps", "step")}}
-        _checkpoint.save(path, json.loads(json.dumps(meta, default=float)), arrays)
+    def confirm(self, result: SweepResult, top_k: int = 5, seeds: int = 8, seed=None, **run_kwargs) -> SweepResult:
+        """Retrain the ``top_k`` best configurations with ``seeds`` fresh replicas each, as one
+        sweep, and rank them by the mean: a pick that was a lucky trial drops.
 
-    def _restore(self, saved, path, settings, mesh):
-        meta, arrays = saved
-        _checkpoint.check_settings(path, meta["settings"], json.loads(json.dumps(settings, default=float)))
-        blocks, at = [], 0
-        for spec in meta["blocks"]:
-            rows = len(spec["idx"]) + spec["pad"]
-            numeric = {k: jax.ShapeDtypeStruct((rows,), jnp.float32) for k in spec["numeric"]}
-            keys = jax.ShapeDtypeStruct((rows, *jax.random.PRNGKey(0).shape), jnp.uint32)
-            init = self._program(spec["static"], mesh)[0]
-            shapes = (numeric, keys, jax.eval_shape(init, keys, numeric))
-            leaves = arrays[at:at + spec["n_leaves"]]
-            at += spec["n_leaves"]
-            numeric, keys, carry = _mesh.place(jax.tree.unflatten(jax.tree.structure(shapes), leaves), mesh)
-            blocks.append(_Block(spec["static"], np.asarray(spec["idx"], np.int64), numeric, keys, carry, spec["pad"]))
-        loop = {k: meta[k] for k in ("history", "status", "first", "stopped", "trial_steps", "step")}
-        loop["blocks"] = blocks
-        return loop
+        Args:
+            result: a ``SweepResult`` of this runner.
+            top_k: how many of its best configurations to retrain.
+            seeds: fresh replicas per configuration.
+            seed: the new sweep's seed (default: derived from ``result``'s, and different).
+            **run_kwargs: more ``run`` arguments (``mesh``, ``progress``, ...).
 
-    def _record(self, i, step, losses, metric, history, status, first):
-        mean = float(np.mean(losses))
-        history[i]["step"].append(step)
-        history[i]["loss"].append(mean)
-        history[i]["metric"].append(metric)
-        if status[i] != OK:
-            return
-        if not (np.all(np.isfinite(losses)) and math.isfinite(metric)):
-            status[i] = NAN
-        elif first[i] is None:
-            first[i] = mean
-        elif mean > self.diverge_factor * abs(first[i]):
-            status[i] = DIVERGED
+        Returns:
+            A ``SweepResult`` whose configurations keep their ids in ``result``; each has
+            ``metric`` (the mean), ``metric_std`` and ``replica_metrics``.
+        """
+        top_k = _positive_int("Runner.confirm", "top_k", top_k)
+        top = result.top(top_k)
+        if not top:
+            raise ValueError("Runner.confirm: the result has no finished trial to confirm.")
+        if result.space is None:
+            raise ValueError("Runner.confirm: the result carries no search space; pass a result from Runner.run.")
+        if seed is None:
+            seed = jax.random.fold_in(np.asarray(result.root, np.uint32), 0x5EED)
+        out = self.run(result.space, [t["hyperparams"] for t in top], seed=seed, seeds=seeds, **run_kwargs)
+        for t, src in zip(out.trials, top):
+            t["id"] = src["id"]
+        return SweepResult(out.trials, out.goal, out.trial_steps, timings=out.timings, space=out.space,
+                           root=out.root, seeds=seeds, width=out.width)
 
     def memory_estimate(self, space: Space, seed=0) -> dict:
         """Per-trial and fixed device memory of the training program, before a big run.
@@ -397,39 +350,18 @@ class Runner:
         """
         sample = space.sample(1, seed)[0]
         static = {k: v for k, v in sample.items() if not space.dimensions[k].numeric}
-        init, chunk, _ = self._program(static, None)
-        sizes = []
-        for t in (1, 2):
-            numeric = {k: jax.ShapeDtypeStruct((t,), jnp.float32) for k in space.numeric_names}
-            keys = jax.ShapeDtypeStruct((t, *jax.random.PRNGKey(0).shape), jnp.uint32)
-            carry = jax.eval_shape(init, keys, numeric)
-            data = None if callable(self.data) else self.data
-            mem = chunk.lower(carry, numeric, keys, jax.ShapeDtypeStruct((), jnp.int32), data).compile().memory_analysis()
-            sizes.append(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes
-                         - mem.alias_size_in_bytes)
-        per = sizes[1] - sizes[0]
-        return {"per_trial_bytes": int(per), "fixed_bytes": int(sizes[0] - per)}
+        data = self.feed.argument(None)
+        one, two = (self.programs.chunk_memory(static, t, space.numeric_names, data) for t in (1, 2))
+        return {"per_trial_bytes": int(two - one), "fixed_bytes": int(2 * one - two)}
 
 
-class _Progress:
-    def __init__(self, enabled: bool, total: int):
-        self.bar, self.enabled, self.done, self.total = None, enabled, 0, total
-        if enabled:
-            try:
-                from tqdm.auto import tqdm
+def _device_bytes() -> float:
+    """Memory of one device: its reported limit, or the host's RAM split over CPU devices."""
+    device = jax.devices()[0]
+    try:
+        return float(device.memory_stats()["bytes_limit"])
+    except Exception:  # CPU devices report no limit
+        import os
 
-                self.bar = tqdm(total=total, unit="chunk")
-            except ImportError:
-                pass
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / max(1, jax.local_device_count())
 
-    def update(self, alive: int, best: float):
-        self.done += 1
-        if self.bar is not None:
-            self.bar.set_postfix(alive=alive, best=f"{best:.4g}")
-            self.bar.update(1)
-        elif self.enabled:
-            print(f"chunk {self.done}/{self.total}  trials alive {alive}  best {best:.4g}")
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()

@@ -1,0 +1,157 @@
+"""One sweep in progress: its blocks, ledger and strategy state, applied and trained.
+
+The runner drives it (ask the strategy, ``apply`` the plan, ``train_chunk``, tell);
+this module executes: starting configurations (``init`` and the step-0 evaluation),
+repacking survivors, training and evaluating every block, timing compile, train and
+evaluation apart, and saving or restoring the whole state.
+"""
+
+import json
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _blocks, _checkpoint, _mesh
+from ._ledger import OK, Ledger
+from ._programs import structure_key
+from ._result import SweepResult
+
+_SHARED = 0x5A4ED  # folded into the training root for the key of shared batches
+
+
+class Loop:
+    """The mutable state of one ``Runner.run``."""
+
+    def __init__(self, runner, space, samples, start, seeds, root, train_root, mesh, width):
+        self.runner, self.space, self.samples, self.start_id, self.seeds = runner, space, samples, start, seeds
+        self.root, self.train_root, self.mesh, self.width = root, train_root, mesh, width
+        self.ledger = Ledger(len(samples), seeds, runner.diverge_factor)
+        self.blocks, self.running, self.state, self.chunks = [], [], None, 0
+        self.timings = {"compile": 0.0, "train": 0.0, "eval": 0.0}
+        self.data = runner.feed.argument(mesh)
+        self.eval_data = _mesh.replicate(runner.eval_data, mesh)
+        self.shared_key = _mesh.replicate(jax.random.fold_in(train_root, _SHARED), mesh)
+
+    # -- bookkeeping -------------------------------------------------------------------
+
+    @property
+    def step(self) -> int:
+        return max((int(b.steps[0]) for b in self.blocks), default=0)
+
+    def alive(self) -> int:
+        return len(self.running)
+
+    def _timed(self, kind: str, call):
+        """Run ``call`` to completion; its seconds go to ``kind``, minus any compilation."""
+        programs = self.runner.programs
+        compiled, t0 = programs.seconds, time.perf_counter()
+        out = jax.block_until_ready(call())
+        spent = programs.seconds - compiled
+        self.timings["compile"] += spent
+        self.timings[kind] += time.perf_counter() - t0 - spent
+        return out
+
+    def _evaluate(self, b, fallback):
+        r = self.runner
+        if r.evaluate is None:
+            return fallback
+        metric = self._timed("eval", lambda: r.programs.eval(b.static, self.mesh, b.carry, self.eval_data))
+        return _mesh.to_host(metric).astype(np.float64)
+
+    # -- applying a plan ---------------------------------------------------------------
+
+    def apply(self, plan) -> None:
+        for c in plan.stop:
+            t = self.ledger.trials_of(c)[0]
+            self.ledger.stop(c, self.ledger.history[t]["step"][-1])
+        if plan.stop:
+            stopped = set(plan.stop)
+            self.running = [c for c in self.running if c not in stopped]
+            keep = {t for c in self.running for t in self.ledger.trials_of(c)}
+            self.blocks = _blocks.repack(self.blocks, keep, self.width, self.mesh)
+        if plan.start:
+            self._start(plan.start)
+
+    def _start(self, configs) -> None:
+        r, dims = self.runner, self.space.dimensions
+        groups = {}
+        for c in configs:
+            static = {k: v for k, v in self.samples[c].items() if not dims[k].numeric}
+            groups.setdefault(structure_key(static), (static, []))[1].append(c)
+        for static, members in groups.values():
+            trials = [t for c in members for t in self.ledger.trials_of(c)]
+            numeric = {k: [self.samples[t // self.seeds][k] for t in trials] for k in self.space.numeric_names}
+            pairs = np.asarray([(self.start_id + t // self.seeds, t % self.seeds) for t in trials], np.int64)
+            for b in _blocks.new(static, trials, numeric, pairs, self.train_root, self.width, self.mesh):
+                b.carry, loss0 = self._timed("train", lambda: r.programs.init(
+                    b.static, self.mesh, b.keys, b.numeric, self.shared_key, self.data))
+                loss0 = _mesh.to_host(loss0).astype(np.float64)
+                metric0 = self._evaluate(b, loss0)
+                for j, t in enumerate(b.trials):
+                    self.ledger.record(int(t), 0, loss0[j:j + 1], float(metric0[j]))
+                self.blocks.append(b)
+        self.running += list(configs)
+
+    # -- training ----------------------------------------------------------------------
+
+    def train_chunk(self) -> list:
+        """Every block one chunk further, evaluated; returns this chunk's finite ok metrics."""
+        r = self.runner
+        for b in self.blocks:
+            if r.shared_batches and len(set(b.steps.tolist())) != 1:
+                raise RuntimeError("Runner: shared_batches needs every row of a block at the same step; the "
+                                   "strategy started trials at different steps in one block.")
+            steps = _mesh.place(b.steps.astype(np.int32), self.mesh)
+            b.carry, losses = self._timed("train", lambda: r.programs.chunk(
+                b.static, self.mesh, b.carry, b.numeric, b.keys, steps, self.shared_key, self.data))
+            losses = _mesh.to_host(losses).astype(np.float64)
+            metric = self._evaluate(b, losses.mean(1))
+            b.steps = b.steps + r.chunk_steps
+            for j, t in enumerate(b.trials):
+                self.ledger.record(int(t), int(b.steps[j]), losses[j], float(metric[j]))
+        self.chunks += 1
+        reports = [self.ledger.report(c) for c in self.running]
+        return [x.metric for x in reports if x.status == OK and np.isfinite(x.metric)]
+
+    # -- the outcome -------------------------------------------------------------------
+
+    def result(self, strategy) -> SweepResult:
+        configs = [{"id": self.start_id + c, "hyperparams": self.samples[c], **self.ledger.configuration(c)}
+                   for c in range(len(self.samples))]
+        return SweepResult(configs, self.runner.goal, self.ledger.trial_steps, timings=dict(self.timings),
+                           space=self.space, root=np.asarray(self.root).tolist(), seeds=self.seeds,
+                           width=self.width)
+
+    # -- checkpoints -------------------------------------------------------------------
+
+    def save(self, path: str, settings: dict) -> None:
+        arrays, blocks = [], []
+        for b in self.blocks:
+            leaves = jax.tree.leaves((b.numeric, b.keys, b.carry))
+            arrays += [_mesh.to_host(a) for a in leaves]
+            blocks.append({"static": b.static, "trials": b.trials.tolist(), "steps": b.steps.tolist(),
+                           "n_leaves": len(leaves), "numeric": sorted(b.numeric)})
+        meta = {"settings": settings, "blocks": blocks, "n_arrays": len(arrays), "ledger": self.ledger.state(),
+                "strategy": self.state, "running": self.running, "chunks": self.chunks, "timings": self.timings}
+        _checkpoint.save(path, json.loads(json.dumps(meta, default=float)), arrays)
+
+    def restore(self, saved, path: str, settings: dict, strategy) -> None:
+        meta, arrays = saved
+        _checkpoint.check_settings(path, meta["settings"], json.loads(json.dumps(settings, default=float)))
+        self.ledger = Ledger.from_state(len(self.samples), self.seeds, self.runner.diverge_factor, meta["ledger"])
+        self.state, self.running, self.chunks = meta["strategy"], meta["running"], meta["chunks"]
+        self.timings = meta["timings"]
+        at = 0
+        for spec in meta["blocks"]:
+            width = len(spec["steps"])
+            numeric = {k: jax.ShapeDtypeStruct((width,), jnp.float32) for k in spec["numeric"]}
+            keys = jax.ShapeDtypeStruct((width, *jax.random.PRNGKey(0).shape), jnp.uint32)
+            shared = jax.ShapeDtypeStruct(keys.shape[1:], jnp.uint32)
+            carry = self.runner.programs.eval_shape_init(spec["static"], keys, numeric, shared, self.data)
+            leaves = arrays[at:at + spec["n_leaves"]]
+            at += spec["n_leaves"]
+            tree = jax.tree.unflatten(jax.tree.structure((numeric, keys, carry)), leaves)
+            numeric, keys, carry = _mesh.place(tree, self.mesh)
+            self.blocks.append(_blocks.Block(spec["static"], spec["trials"], spec["steps"], numeric, keys, carry))

@@ -1,0 +1,184 @@
+"""The compiled programs of a sweep: one ``init``, ``chunk`` and ``eval`` per structure.
+
+Every program works on a *block* of ``width`` trials (rows): ``jit(vmap(...))``, or
+``jit(shard_map(vmap(...)))`` over a mesh's ``"trials"`` axis. Programs are compiled
+ahead of time (``jit(...).lower(...).compile()``) the first time a structure is seen,
+timed, counted, and cached on the runner; because every block has the same width, a
+structure compiles each program once for the whole sweep (halving rungs, zoomed rounds
+and ``confirm`` included). With a persistent cache directory (``use_cache``), a second
+process loads them from disk instead of compiling.
+
+* ``init(keys, numeric, shared_key, data) -> (carry, loss0)``: parameters, model and
+  optimizer state, and the training loss of the untouched parameters at step 0.
+* ``chunk(carry, numeric, keys, steps, shared_key, data) -> (carry, losses)``:
+  ``chunk_steps`` optimizer steps in one ``lax.scan``; ``steps`` is each row's own step
+  counter. With shared batches the batch is built once per step outside ``vmap``, so the
+  whole block's first layer is one GEMM.
+* ``eval(carry, eval_data) -> metric``.
+"""
+
+import os
+import time
+from typing import Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._apply_updates import apply_updates
+from . import _mesh
+
+
+def use_cache(cache_dir: str) -> None:
+    """Turn on JAX's persistent compilation cache in ``cache_dir`` for every program.
+
+    Small programs are cached too (JAX's default skips those compiling in under 1 s,
+    which is most of a CPU sweep). The setting is process-wide, as JAX's is.
+    """
+    os.makedirs(cache_dir, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", os.path.abspath(cache_dir))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def structure_key(static: dict) -> tuple:
+    """A hashable key for a trial's structural hyperparameters: one set of programs each."""
+    return tuple(sorted((k, repr(v)) for k, v in static.items()))
+
+
+def _signature(args) -> tuple:
+    leaves, tree = jax.tree.flatten(args)
+    return tree, tuple((np.shape(a), str(getattr(a, "dtype", type(a))), str(getattr(a, "sharding", ""))) for a in leaves)
+
+
+class Programs:
+    """Builds, compiles (ahead of time, timed) and caches the block programs of a runner.
+
+    ``counts`` maps ``"init"``, ``"chunk"``, ``"eval"`` and ``"repack"`` to how many
+    programs of that kind were compiled; ``seconds`` is the time spent compiling.
+    ``on_compile(kind, started)`` is called around every compilation (the progress bar
+    shows it as its own phase).
+    """
+
+    def __init__(self, runner):
+        self.runner = runner
+        self._compiled = {}
+        self.counts = {"init": 0, "chunk": 0, "eval": 0, "repack": 0}
+        self.seconds = 0.0
+        self.on_compile: Optional[Callable] = None
+
+    # -- one row (trial) -----------------------------------------------------------------
+
+    def _row_fns(self, static: dict):
+        r = self.runner
+
+        def hp_of(numeric):
+            return {**static, **numeric}
+
+        def batch(key, step, data):
+            return r.make_batch(key, step, static, data)
+
+        def init(key, numeric, shared_key, data):
+            hp = hp_of(numeric)
+            out = r.init(jax.random.fold_in(key, 0), hp)
+            params, mstate = out if r.has_state else (out, None)
+            b = batch(shared_key if r.shared_batches else jax.random.fold_in(key, 1), jnp.int32(0), data)
+            value = r.loss(params, mstate, b)[0] if r.has_state else r.loss(params, b)
+            return (params, mstate, r.optimizer(hp).init(params)), value
+
+        def step(carry, numeric, b):
+            hp = hp_of(numeric)
+            params, mstate, ostate = carry
+            if r.has_state:
+                (value, mstate), grads = jax.value_and_grad(r.loss, has_aux=True)(params, mstate, b)
+            else:
+                value, grads = jax.value_and_grad(r.loss)(params, b)
+            updates, ostate = r.optimizer(hp).update(grads, ostate, params)
+            return (apply_updates(params, updates), mstate, ostate), value
+
+        def own_step(carry, numeric, key, t, data):
+            return step(carry, numeric, batch(jax.random.fold_in(jax.random.fold_in(key, 1), t), t, data))
+
+        def evaluate(carry, eval_data):
+            params, mstate, _ = carry
+            return r.evaluate(params, mstate, eval_data) if r.has_state else r.evaluate(params, eval_data)
+
+        return init, step, own_step, evaluate, batch
+
+    # -- one block -----------------------------------------------------------------------
+
+    def _block_fns(self, static: dict):
+        r = self.runner
+        init, step, own_step, evaluate, batch = self._row_fns(static)
+
+        def block_init(keys, numeric, shared_key, data):
+            return jax.vmap(init, in_axes=(0, 0, None, None))(keys, numeric, shared_key, data)
+
+        def block_chunk(carry, numeric, keys, steps, shared_key, data):
+            def body(c, t):
+                if r.shared_batches:  # one batch for every row: an operand shared by the block
+                    b = batch(jax.random.fold_in(shared_key, steps[0] + t), steps[0] + t, data)
+                    return jax.vmap(step, in_axes=(0, 0, None))(c, numeric, b)
+                return jax.vmap(own_step, in_axes=(0, 0, 0, 0, None))(c, numeric, keys, steps + t, data)
+
+            carry, losses = jax.lax.scan(body, carry, jnp.arange(r.chunk_steps, dtype=jnp.int32))
+            return carry, losses.T
+
+        def block_eval(carry, eval_data):
+            return jax.vmap(evaluate, in_axes=(0, None))(carry, eval_data)
+
+        return block_init, block_chunk, block_eval
+
+    def _wrap(self, fn, per_row: tuple, donate: bool, mesh):
+        if mesh is not None:
+            P = jax.sharding.PartitionSpec
+            specs = tuple(P(_mesh.TRIALS) if row else P() for row in per_row)
+            fn = jax.shard_map(fn, mesh=mesh, in_specs=specs, out_specs=P(_mesh.TRIALS))
+        return jax.jit(fn, donate_argnums=(0,) if donate else ())
+
+    def _get(self, kind: str, static: dict, mesh, args: tuple, compile_only: bool = False):
+        key = (kind, structure_key(static), mesh, _signature(args))
+        exe = self._compiled.get(key)
+        if exe is None:
+            block_init, block_chunk, block_eval = self._block_fns(static)
+            fn, per_row, donate = {
+                "init": (block_init, (True, True, False, False), False),
+                "chunk": (block_chunk, (True, True, True, True, False, False), True),
+                "eval": (block_eval, (True, False), False),
+            }[kind]
+            if self.on_compile:
+                self.on_compile(kind, True)
+            t0 = time.perf_counter()
+            exe = self._wrap(fn, per_row, donate, mesh).lower(*args).compile()
+            self.seconds += time.perf_counter() - t0
+            if self.on_compile:
+                self.on_compile(kind, False)
+            self.counts[kind] += 1
+            self._compiled[key] = exe
+        return exe
+
+    def init(self, static, mesh, keys, numeric, shared_key, data):
+        return self._get("init", static, mesh, (keys, numeric, shared_key, data))(keys, numeric, shared_key, data)
+
+    def chunk(self, static, mesh, carry, numeric, keys, steps, shared_key, data):
+        args = (carry, numeric, keys, steps, shared_key, data)
+        return self._get("chunk", static, mesh, args)(*args)
+
+    def eval(self, static, mesh, carry, eval_data):
+        return self._get("eval", static, mesh, (carry, eval_data))(carry, eval_data)
+
+    def eval_shape_init(self, static, keys, numeric, shared_key, data):
+        block_init = self._block_fns(static)[0]
+        return jax.eval_shape(block_init, keys, numeric, shared_key, data)[0]
+
+    def chunk_memory(self, static, rows: int, numeric_names, data) -> int:
+        """Device bytes of the chunk program for ``rows`` trials (XLA's memory analysis)."""
+        block_init, block_chunk, _ = self._block_fns(static)
+        numeric = {k: jax.ShapeDtypeStruct((rows,), jnp.float32) for k in numeric_names}
+        keys = jax.ShapeDtypeStruct((rows, *jax.random.PRNGKey(0).shape), jnp.uint32)
+        shared = jax.ShapeDtypeStruct(jax.random.PRNGKey(0).shape, jnp.uint32)
+        carry = jax.eval_shape(block_init, keys, numeric, shared, data)[0]
+        steps = jax.ShapeDtypeStruct((rows,), jnp.int32)
+        mem = jax.jit(block_chunk).lower(carry, numeric, keys, steps, shared, data).compile().memory_analysis()
+        return int(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes
+                   - mem.alias_size_in_bytes)
