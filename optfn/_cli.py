@@ -6,10 +6,18 @@
 The bundled task is an MLP with batch norm (64 -> hidden -> 10) on scikit-learn's digits,
 ranked by validation cross-entropy. Round 1 samples the learning rate log-uniformly and
 the optimizer's beta as ``1 - 10**U``; each later round zooms in around the previous
-round's best trials; every round uses successive halving. The output folder receives
+round's best trials; every round uses successive halving, and every trial sees the same
+batches (``--shared-batches``, common random numbers). Then the best ``--confirm``
+configurations are retrained with ``--confirm-seeds`` fresh seeds each and ranked by
+their mean, so the pick is not a lucky trial. The output folder receives
 ``results.json``, ``results.csv``, ``sweep.png``, the options (``args.json``) and one
-checkpoint per round (``round<k>.npz``), saved atomically every ``--checkpoint-every``
-chunks.
+checkpoint per round (``round<k>.npz``, ``confirm.npz``), saved atomically every
+``--checkpoint-every`` chunks.
+
+Trials are split over one XLA device per CPU core (``--devices``, default all of them),
+and compiled programs are kept in a persistent cache (``--cache-dir``, default
+``~/.cache/optfn/xla``; ``--no-cache`` turns it off), so running a sweep again compiles
+nothing from scratch.
 """
 
 import argparse
@@ -26,7 +34,7 @@ from ._adam import adam, adamw
 from ._batch_norm import batch_norm, batch_norm_init
 from ._rmsprop import rmsprop
 from ._sgd import sgd
-from .sweep import Runner, Space, SweepResult, log_uniform, one_minus_log_uniform, trials_mesh
+from .sweep import Runner, Space, SweepResult, coarse_to_fine, log_uniform, one_minus_log_uniform, trials_mesh
 from .sweep._checkpoint import CheckpointError
 
 BETA_NAME = {"sgd": None, "momentum": "momentum", "rmsprop": "decay", "adam": "b1", "adamw": "b1"}
@@ -93,6 +101,19 @@ def _space(args) -> Space:
     return Space(dims)
 
 
+def _default_cache() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "optfn", "xla")
+
+
+def _split_host(devices: int) -> None:
+    """One XLA CPU device per core (or ``devices``), before JAX starts its backends: small
+    batched programs leave cores idle on one device, and trials never talk to each other."""
+    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+        return  # the user chose already
+    jax.config.update("jax_num_cpu_devices", devices or os.cpu_count() or 1)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optfn", description="optfn: pure-function optimizers for JAX.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -114,7 +135,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--wd-max", type=float, default=1e-2)
     p.add_argument("--hidden", type=int, default=64, help="hidden units (default 64)")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--devices", type=int, default=1, help="devices to shard trials over (default 1)")
+    p.add_argument("--seeds", type=int, default=1, help="replicas per configuration, ranked by their mean (default 1)")
+    p.add_argument("--shared-batches", action=argparse.BooleanOptionalAction, default=True,
+                   help="every trial sees the same batch at each step (default on)")
+    p.add_argument("--confirm", type=int, default=4, help="best configurations retrained at the end; 0 skips (default 4)")
+    p.add_argument("--confirm-seeds", type=int, default=8, help="fresh seeds for each confirmed configuration (default 8)")
+    p.add_argument("--devices", type=int, default=0,
+                   help="devices to shard trials over; 0 = every device, one per CPU core on a CPU (default 0)")
+    p.add_argument("--cache-dir", default=_default_cache(), help="persistent compilation cache (default %(default)s)")
+    p.add_argument("--no-cache", action="store_true", help="compile without the persistent cache")
     p.add_argument("--out", default="optfn-sweep", help="output folder (default optfn-sweep)")
     p.add_argument("--checkpoint-every", type=int, default=1, help="chunks between checkpoints (default 1)")
     p.add_argument("--resume", metavar="DIR", help="continue the sweep saved in DIR with its own options")
@@ -138,14 +167,21 @@ def _table(trials: list, beta: str, k: int = 10) -> str:
     return "\n".join(lines)
 
 
+def _resumed(args) -> argparse.Namespace:
+    """With ``--resume DIR``: the options saved in ``DIR`` (defaults for options added since)."""
+    if not args.resume:
+        return args
+    saved = os.path.join(args.resume, "args.json")
+    if not os.path.exists(saved):
+        raise SystemExit(f"optfn sweep: nothing to resume in {args.resume} (no args.json).")
+    with open(saved) as f:
+        options = json.load(f)
+    defaults = vars(_parser().parse_args(["sweep"]))
+    return argparse.Namespace(**{**defaults, **options, "resume": args.resume, "quiet": args.quiet})
+
+
 def sweep_command(args) -> SweepResult:
-    if args.resume:
-        saved = os.path.join(args.resume, "args.json")
-        if not os.path.exists(saved):
-            raise SystemExit(f"optfn sweep: nothing to resume in {args.resume} (no args.json).")
-        with open(saved) as f:
-            args = argparse.Namespace(**{**json.load(f), "resume": args.resume, "quiet": args.quiet})
-    else:
+    if not args.resume:
         if os.path.exists(os.path.join(args.out, "args.json")):
             raise SystemExit(f"optfn sweep: {args.out} already holds a sweep; continue it with "
                              f"--resume {args.out}, or pass another --out (nothing is overwritten).")
@@ -156,27 +192,25 @@ def sweep_command(args) -> SweepResult:
     init, loss, evaluate, train, val = digits_task(args.hidden, args.seed)
     runner = Runner(init=init, loss=loss, optimizer=_optimizer(args.optimizer), data=train, evaluate=evaluate,
                     eval_data=val, steps=args.steps, chunk_steps=min(args.chunk_steps, args.steps),
-                    batch_size=args.batch_size, has_state=True)
-    mesh = trials_mesh(jax.devices()[: args.devices]) if args.devices > 1 else None
-    space, rounds = _space(args), []
-    for r in range(1, args.rounds + 1):
-        if r > 1:
-            space = space.zoom(rounds[-1], top_k=args.top_k)
-        if not args.quiet:
-            print(f"round {r}/{args.rounds}: {args.trials} trials, learning rate in "
-                  f"[{space.dimensions['learning_rate'].low:.2e}, {space.dimensions['learning_rate'].high:.2e}]",
-                  file=sys.stderr)
-        rounds.append(runner.run(space, args.trials, seed=args.seed, start=(r - 1) * args.trials,
-                                 halving=args.halving or None, mesh=mesh, progress=not args.quiet,
-                                 checkpoint=os.path.join(out, f"round{r}.npz"),
-                                 checkpoint_every=args.checkpoint_every, resume=True))
-    trials = [{**t, "round": r} for r, res in enumerate(rounds, 1) for t in res.trials]
-    result = SweepResult(trials, "min", sum(res.trial_steps for res in rounds))
-    _write_atomic(os.path.join(out, "results.json"), result.to_json())
-    _write_csv(os.path.join(out, "results.csv"), result)
+                    batch_size=args.batch_size, has_state=True, shared_batches=args.shared_batches,
+                    cache_dir=None if args.no_cache else args.cache_dir)
+    devices = jax.devices()[: args.devices or None]
+    mesh = trials_mesh(devices) if len(devices) > 1 else None
+    result = coarse_to_fine(runner, _space(args), args.trials, rounds=args.rounds, halving=args.halving or None,
+                            top_k=args.top_k, confirm=args.confirm, confirm_seeds=args.confirm_seeds,
+                            seeds=args.seeds, seed=args.seed, mesh=mesh, progress=not args.quiet,
+                            checkpoint_dir=out, checkpoint_every=args.checkpoint_every)
     beta = BETA_NAME[args.optimizer]
     print(_table(result.top(10), beta))
-    print(f"{len(trials)} trials, {result.trial_steps} trial-steps; results in {out}/results.json and results.csv")
+    if result.confirmed is not None:
+        print(f"confirmed with {args.confirm_seeds} fresh seeds each (use the first):")
+        print(_confirm_table(result.confirmed.top(args.confirm), beta))
+    _write_atomic(os.path.join(out, "results.json"), result.to_json())
+    _write_csv(os.path.join(out, "results.csv"), result)
+    t = result.timings
+    print(f"{len(result)} trials, {result.trial_steps} trial-steps on {len(devices)} device(s); "
+          f"compile {t['compile']:.1f} s, train {t['train']:.1f} s, eval {t['eval']:.1f} s; "
+          f"results in {out}/results.json and results.csv")
     if not args.no_plot:
         try:
             result.plot(os.path.join(out, "sweep.png"), space=_space(args))
@@ -184,6 +218,16 @@ def sweep_command(args) -> SweepResult:
         except ImportError as e:
             print(f"no plot ({e})")
     return result
+
+
+def _confirm_table(trials: list, beta: str) -> str:
+    lines = [f"{'rank':>4} {'id':>5} {'val loss mean +- std':>22} {'learning_rate':>13} {beta or '':>9}"]
+    for rank, t in enumerate(trials, 1):
+        h = t["hyperparams"]
+        b = f"{h[beta]:.4f}" if beta else ""
+        lines.append(f"{rank:>4} {t['id']:>5} {t['metric']:>11.4f} +- {t['metric_std']:<7.4f} "
+                     f"{h['learning_rate']:>13.3e} {b:>9}")
+    return "\n".join(lines)
 
 
 def _write_csv(path: str, result: SweepResult) -> None:
@@ -197,10 +241,11 @@ def _write_csv(path: str, result: SweepResult) -> None:
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    args = _resumed(_parser().parse_args(argv))
+    _split_host(args.devices)
     try:
         sweep_command(args)
-    except CheckpointError as e:
+    except (CheckpointError, ValueError) as e:
         print(f"optfn sweep: {e}", file=sys.stderr)
         return 2
     return 0

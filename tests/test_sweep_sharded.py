@@ -33,6 +33,14 @@ def _metrics(result):
     return np.array([t["history"]["metric"] for t in result.trials if t["steps"] == 40])
 
 
+def test_automatic_width_is_a_multiple_of_the_devices_and_kept_per_device_count():
+    runner = _runner()
+    assert runner.run(SPACE, 11, seed=0, halving=2, min_steps=20).width == 8
+    assert runner.run(SPACE, 11, seed=0, halving=2, min_steps=20, mesh=sweep.trials_mesh(jax.devices()[:3])).width == 9
+    with pytest.raises(ValueError, match="width=4 must be a multiple of the mesh's 8 devices"):
+        _runner(width=4).run(SPACE, 4, mesh="auto")
+
+
 @pytest.mark.parametrize("halving", [None, 2])
 def test_same_results_on_one_two_and_eight_devices(halving):
     runner = _runner()
@@ -48,12 +56,14 @@ def test_same_results_on_one_two_and_eight_devices(halving):
 def test_per_trial_arrays_are_split_across_the_devices():
     runner = _runner()
     mesh = sweep.trials_mesh()
-    runner.run(SPACE, 8, seed=0, mesh="auto")
-    program = next(prog for key, prog in runner._programs.items() if key[1] == mesh)
-    numeric = {"lr": jnp.full(8, 1e-2), "b1": jnp.full(8, 0.9)}
-    keys = jax.random.split(jax.random.PRNGKey(0), 8)
-    carry = program[0](sweep._mesh.place(keys, mesh), sweep._mesh.place(numeric, mesh))
-    for leaf in jax.tree.leaves(carry):
+    result = runner.run(SPACE, 8, seed=0, mesh=mesh)
+    assert result.width == 8
+    numeric = sweep._mesh.place({"lr": np.full(8, 1e-2, np.float32), "b1": np.full(8, 0.9, np.float32)}, mesh)
+    keys = sweep._mesh.place(np.asarray(jax.random.split(jax.random.PRNGKey(0), 8)), mesh)
+    shared = sweep._mesh.replicate(jax.random.PRNGKey(1), mesh)
+    carry, loss0 = runner.programs.init({}, mesh, keys, numeric, shared, sweep._mesh.replicate(DATA, mesh))
+    assert runner.compile_counts["init"] == 1  # the program the run compiled
+    for leaf in jax.tree.leaves((carry, loss0)):
         assert leaf.sharding.spec[0] == "trials" and len(leaf.sharding.device_set) == 8
         assert leaf.addressable_shards[0].data.shape[0] == 1
 

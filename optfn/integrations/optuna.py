@@ -17,6 +17,7 @@ Example::
     print(study.best_params)
 """
 
+import math
 from typing import Optional
 
 from ..sweep import Space, SweepResult
@@ -98,7 +99,7 @@ def run_batch(study, runner, space: Space, n: int, **run_kwargs) -> SweepResult:
     result = runner.run(space, [_hyperparams(space, t.params) for t in asked], start=asked[0].number, **run_kwargs)
     for trial, outcome in zip(asked, result.trials):
         for step, value in zip(outcome["history"]["step"], outcome["history"]["metric"]):
-            if value == value:  # not NaN
+            if math.isfinite(value):  # Optuna takes finite intermediate values only
                 trial.report(value, step)
         if outcome["status"] == "ok":
             study.tell(trial, outcome["metric"])

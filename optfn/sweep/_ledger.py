@@ -99,7 +99,8 @@ class Ledger:
         status = next((s for s in statuses if s != OK), OK)
         last = [self.history[t]["metric"][-1] for t in trials]
         step = self.history[trials[0]]["step"][-1]
-        return Report(config, step, float(np.mean(last)), status)
+        metric = float(np.mean(last)) if all(math.isfinite(m) for m in last) else float("nan")
+        return Report(config, step, metric, status)
 
     def stop(self, config: int, step: int) -> None:
         for t in self.trials_of(config):
@@ -122,14 +123,16 @@ class Ledger:
         trials = self.trials_of(config)
         finals = [self.history[t]["metric"][-1] if self.history[t]["metric"] else float("nan") for t in trials]
         n = min(len(self.history[t]["step"]) for t in trials)
-        history = {key: [float(np.mean([self.history[t][key][j] for t in trials])) for j in range(n)]
-                   for key in ("loss", "metric")}
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf in a blown-up trial's mean
+            history = {key: [float(np.mean([self.history[t][key][j] for t in trials])) for j in range(n)]
+                       for key in ("loss", "metric")}
         history["step"] = list(self.history[trials[0]]["step"][:n])
         statuses = [self.status[t] for t in trials]
+        finite = all(math.isfinite(m) for m in finals)
         return {
             "status": next((s for s in statuses if s != OK), OK),
-            "metric": float(np.mean(finals)) if finals else None,
-            "metric_std": float(np.std(finals)) if finals else None,
+            "metric": float(np.mean(finals)) if finite else float("nan"),
+            "metric_std": float(np.std(finals)) if finite else float("nan"),
             "replica_metrics": finals,
             "steps": self.stopped[trials[0]] if self.stopped[trials[0]] is not None else 0,
             "history": history,

@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 
-from ._ledger import DIVERGED, NAN, OK  # noqa: F401  (re-exported for users of the statuses)
+from ._ledger import OK
 
 
 def _sort_key(goal: str):
@@ -51,6 +51,7 @@ class SweepResult:
         space: the ``Space`` the configurations came from (``Runner.confirm`` needs it).
         seeds: replicas per configuration.
         width: trials per compiled program in the run that produced it.
+        confirmed: with ``coarse_to_fine``, the retrained best configurations.
 
     Example:
         >>> from optfn import sweep
@@ -68,6 +69,7 @@ class SweepResult:
         self.trial_steps = int(trial_steps)
         self.timings = dict(timings or {})
         self.space, self.root, self.seeds, self.width = space, root, seeds, width
+        self.confirmed: Optional["SweepResult"] = None  # set by coarse_to_fine
 
     def __len__(self) -> int:
         return len(self.trials)
@@ -102,7 +104,9 @@ class SweepResult:
     def to_json(self, path: Optional[str] = None) -> str:
         """The trials as standard JSON (a NaN becomes ``null``); written to ``path`` when given."""
         text = json.dumps({"goal": self.goal, "trial_steps": self.trial_steps, "seeds": self.seeds,
-                           "timings": self.timings, "trials": self.to_dicts()}, indent=1, allow_nan=False)
+                           "timings": self.timings, "trials": self.to_dicts(),
+                           **({"confirmed": self.confirmed.to_dicts()} if self.confirmed is not None else {})},
+                          indent=1, allow_nan=False)
         if path is not None:
             with open(path, "w") as f:
                 f.write(text)
