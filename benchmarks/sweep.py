@@ -1,138 +1,224 @@
-"""Training many trials: a Python loop vs hand-written jit(vmap(scan)) vs optfn's runner.
+"""Sweeps end to end, as a user times them: wall time with compilation, and whether the
+chosen configuration holds up when retrained.
 
-    python benchmarks/sweep.py [--trials 64] [--steps 200]
+    python benchmarks/sweep.py [--trials 128] [--steps 300] [--repeats 3]
 
-A 64-128-10 MLP on scikit-learn's digits, batch 128, Adam with per-trial learning rate
-and b1, every trial drawing its own batches. Contenders, same trials and same work:
-  (A) a Python loop over trials, one jitted optax step per call (optax.inject_hyperparams,
-      so the loop compiles once);
-  (B) hand-written jit(vmap(lax.scan)) over all trials with optax.inject_hyperparams;
-  (C) optfn.sweep.Runner (one chunk of all steps, then one evaluation).
-Run times exclude compilation (each is run twice; the second run is timed) and are the
-median of --reps runs. Then successive halving (eta=3) against full random search with
-the same trials: best validation loss and trial-steps of each.
+The task is ``optfn sweep``'s: an MLP with batch norm (64-64-10) on scikit-learn's digits,
+Adam with the learning rate in [1e-4, 1] (log) and ``b1 = 1 - 10**U(-3, -1)``, 300
+steps of batch 128, ranked by validation cross-entropy. Contenders, each in a fresh
+process (so every one pays its own compilation), about the same trial-steps each:
+
+  (A) Optuna TPE, one trial at a time, each trial one jitted optax training scan;
+  (B) hand-written ``jit(vmap(scan))`` random search with ``optax.inject_hyperparams``;
+  (C) ``optfn.sweep.coarse_to_fine`` with ``optfn sweep``'s defaults (2 rounds of
+      ``--trials`` with halving, shared batches, the best 4 confirmed with 8 seeds), on
+      one XLA device per CPU core as the CLI runs it, with an empty compilation cache;
+  (C warm) C again in a new process with the cache C filled;
+  (C 1 dev) C on a single device;
+  (D) ``optfn.integrations.optuna``, TPE, 4 batches of ``--trials / 4``.
+
+Each contender's chosen configuration is then retrained with 8 fresh seeds (the same
+code for all) and the mean validation loss is reported. Medians over ``--repeats``
+sweep seeds. Also the sweep's FLOP rate (analytic: ``6 * batch * (64 h + 10 h)`` per
+trial-step) against this machine's GEMM peak, one large ``jnp.dot`` measured in C's
+process.
 """
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
-import jax
-import jax.numpy as jnp
-import optax
-
-import optfn
-from optfn import sweep
-from sklearn.datasets import load_digits
+HIDDEN, BATCH = 64, 128
 
 
-def data():
-    d = load_digits()
-    x, y = jnp.asarray(d.data / 16.0, jnp.float32), jnp.asarray(d.target, jnp.int32)
-    return {"x": x[:1400], "y": y[:1400]}, {"x": x[1400:], "y": y[1400:]}
+def _task():
+    from optfn._cli import digits_task
+
+    return digits_task(HIDDEN, seed=0)
 
 
-def init(key, hp=None):
-    k1, k2 = jax.random.split(key)
-    return [{"w": jax.nn.initializers.he_normal()(k1, (64, 128)), "b": jnp.zeros(128)},
-            {"w": jax.nn.initializers.glorot_normal()(k2, (128, 10)), "b": jnp.zeros(10)}]
+def _space():
+    from optfn import sweep
+
+    return sweep.Space({"learning_rate": sweep.log_uniform(1e-4, 1.0), "b1": sweep.one_minus_log_uniform(0.9, 0.999)})
 
 
-def loss(params, batch):
-    h = jax.nn.relu(batch["x"] @ params[0]["w"] + params[0]["b"])
-    logp = jax.nn.log_softmax(h @ params[1]["w"] + params[1]["b"])
-    return -jnp.mean(jnp.take_along_axis(logp, batch["y"][:, None], axis=1))
+def _runner(steps, **kw):
+    import optfn
+    from optfn import sweep
+
+    init, loss, evaluate, train, val = _task()
+    return sweep.Runner(init=init, loss=loss, evaluate=evaluate, data=train, eval_data=val, steps=steps,
+                        chunk_steps=50, batch_size=BATCH, has_state=True,
+                        optimizer=lambda h: optfn.adam(h["learning_rate"], b1=h["b1"]), **kw)
 
 
-def timed(fn, reps):
-    jax.block_until_ready(fn())  # compile and warm up
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def _optax_trial(steps):
+    """One trial as a jitted function of (key, lr, b1): a scan of optax steps, then the val loss."""
+    import jax
+    import optax
+
+    init, loss, evaluate, train, val = _task()
+    tx = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3, b1=0.9)
+    n = len(train["y"])
+
+    def trial(key, lr, b1):
+        params, state = init(jax.random.fold_in(key, 0), {})
+        opt = tx.init(params)
+        opt.hyperparams["learning_rate"], opt.hyperparams["b1"] = lr, b1
+
+        def body(carry, t):
+            params, state, opt = carry
+            idx = jax.random.randint(jax.random.fold_in(key, t + 1), (BATCH,), 0, n)
+            (value, state), grads = jax.value_and_grad(loss, has_aux=True)(params, state,
+                                                                           jax.tree.map(lambda a: a[idx], train))
+            updates, opt = tx.update(grads, opt, params)
+            return (optax.apply_updates(params, updates), state, opt), value
+
+        (params, state, _), _ = jax.lax.scan(body, (params, state, opt), jax.numpy.arange(steps))
+        return evaluate(params, state, val)
+
+    return trial
+
+
+def contender(name, trials, steps, seed, cache_dir):
+    """Run one contender in this process; return its record (wall seconds include compilation)."""
+    import jax
+    import numpy as np
+
+    t0 = time.perf_counter()
+    out = {"name": name}
+    if name == "A":
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        run = jax.jit(_optax_trial(steps))
+        study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+
+        def objective(t):
+            lr = t.suggest_float("learning_rate", 1e-4, 1.0, log=True)
+            b1 = 1 - t.suggest_float("1-b1", 1e-3, 1e-1, log=True)
+            value = float(run(jax.random.PRNGKey(seed * 100_000 + t.number), lr, b1))
+            return value if np.isfinite(value) else float("nan")
+
+        study.optimize(objective, n_trials=trials)
+        out["best"], p = study.best_value, study.best_params
+        out["chosen"] = {"learning_rate": p["learning_rate"], "b1": 1 - p["1-b1"]}
+        out["trial_steps"] = trials * steps
+    elif name == "B":
+        rng = np.random.default_rng(seed)
+        lr = (10 ** rng.uniform(-4, 0, trials)).astype(np.float32)
+        b1 = (1 - 10 ** rng.uniform(-3, -1, trials)).astype(np.float32)
+        keys = jax.random.split(jax.random.PRNGKey(seed), trials)
+        values = np.asarray(jax.jit(jax.vmap(_optax_trial(steps)))(keys, lr, b1), np.float64)
+        i = int(np.nanargmin(np.where(np.isfinite(values), values, np.nan)))
+        out["best"], out["chosen"] = float(values[i]), {"learning_rate": float(lr[i]), "b1": float(b1[i])}
+        out["trial_steps"] = trials * steps
+    elif name.startswith("C"):
+        from optfn import sweep
+
+        runner = _runner(steps, shared_batches=True, cache_dir=cache_dir)
+        mesh = sweep.trials_mesh() if jax.device_count() > 1 else None
+        result = sweep.coarse_to_fine(runner, _space(), trials, seed=seed, mesh=mesh)
+        best = result.confirmed.best()
+        out["best"] = min(t["metric"] for t in result.top(1))
+        out["chosen"], out["trial_steps"], out["timings"] = best["hyperparams"], result.trial_steps, result.timings
+        out["devices"] = jax.device_count()
+    elif name == "D":
+        import optuna
+
+        from optfn.integrations.optuna import optimize
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+        optimize(study, _runner(steps), _space(), n_trials=trials, batch_size=trials // 4, seed=seed)
+        p = study.best_params
+        out["best"], out["chosen"] = study.best_value, {"learning_rate": p["learning_rate"], "b1": 1 - p["1-b1"]}
+        out["trial_steps"] = trials * steps
+    out["wall"] = time.perf_counter() - t0
+    if name == "C":  # the FLOP rate of the sweep against one large GEMM, in this process
+        import jax.numpy as jnp
+
+        a = jnp.ones((2048, 2048), jnp.float32)
+        dot = jax.jit(lambda x: x @ x)
+        dot(a).block_until_ready()
+        times = []
+        for _ in range(5):
+            t1 = time.perf_counter()
+            dot(a).block_until_ready()
+            times.append(time.perf_counter() - t1)
+        out["gemm_flops"] = 2 * 2048 ** 3 / min(times)
+        out["sweep_flops"] = out["trial_steps"] * 6 * BATCH * (64 + 10) * HIDDEN / out["timings"]["train"]
+    return out
+
+
+def _spawn(name, args, seed, cache_dir, devices):
+    env = dict(os.environ)
+    if devices:
+        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}".strip()
+    cmd = [sys.executable, __file__, "--contender", name, "--trials", str(args.trials), "--steps", str(args.steps),
+           "--seed", str(seed), "--cache-dir", cache_dir]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def retrain(chosen: list, steps: int, seed: int) -> list:
+    """Mean validation loss of each configuration over 8 fresh seeds (each its own batches)."""
+    result = _runner(steps).run(_space(), chosen, seeds=8, seed=10_000 + seed)
+    return [t["metric"] for t in result.trials]
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--trials", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--contender")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache-dir")
     args = parser.parse_args()
-    train, val = data()
-    n, steps, batch = args.trials, args.steps, 128
-    space = sweep.Space({"learning_rate": sweep.log_uniform(1e-4, 1e-1), "b1": sweep.one_minus_log_uniform(0.8, 0.99)})
-    hps = space.sample(n, seed=0)
-    lrs = jnp.asarray([h["learning_rate"] for h in hps], jnp.float32)
-    b1s = jnp.asarray([h["b1"] for h in hps], jnp.float32)
-    keys = jax.random.split(jax.random.PRNGKey(1), n)
-    tx = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3, b1=0.9)
+    if args.contender:
+        print(json.dumps(contender(args.contender, args.trials, args.steps, args.seed, args.cache_dir)))
+        return
+    import jax
 
-    def set_hp(state, lr, b1):
-        return state._replace(hyperparams={**state.hyperparams, "learning_rate": lr, "b1": b1})
-
-    def one_step(params, state, key):
-        idx = jax.random.randint(key, (batch,), 0, train["x"].shape[0])
-        grads = jax.grad(loss)(params, jax.tree.map(lambda a: a[idx], train))
-        updates, state = tx.update(grads, state, params)
-        return optax.apply_updates(params, updates), state
-
-    step_a = jax.jit(one_step)
-
-    def run_a():
-        out = []
-        for i in range(n):
-            params = init(keys[i])
-            state = set_hp(tx.init(params), lrs[i], b1s[i])
-            for t in range(steps):
-                params, state = step_a(params, state, jax.random.fold_in(keys[i], t))
-            out.append(loss(params, val))
-        return jnp.stack(out)
-
-    def trial_b(key, lr, b1):
-        params = init(key)
-        state = set_hp(tx.init(params), lr, b1)
-
-        def body(carry, t):
-            return one_step(*carry, jax.random.fold_in(key, t)), None
-
-        (params, _), _ = jax.lax.scan(body, (params, state), jnp.arange(steps))
-        return loss(params, val)
-
-    run_b = jax.jit(jax.vmap(trial_b))
-    runner = sweep.Runner(init=init, loss=loss, data=train, evaluate=loss, eval_data=val,
-                          optimizer=lambda h: optfn.adam(h["learning_rate"], b1=h["b1"]),
-                          steps=steps, chunk_steps=steps, batch_size=batch)
-
-    t0 = time.perf_counter()
-    jax.block_until_ready(run_b(keys, lrs, b1s))
-    compile_b = time.perf_counter() - t0
-    time_b = timed(lambda: run_b(keys, lrs, b1s), args.reps)
-    time_a = timed(run_a, 1)
-    t0 = time.perf_counter()
-    runner.run(space, hps)
-    first_c = time.perf_counter() - t0
-    time_c = timed(lambda: jnp.asarray([t["metric"] for t in runner.run(space, hps).trials]), args.reps)
-
-    print(f"jax {jax.__version__}, backend {jax.default_backend()}, {jax.device_count()} device(s); "
-          f"{n} trials x {steps} steps, MLP 64-128-10, batch {batch}")
-    print(f"{'contender':<44}{'run s':>8}{'compile s':>11}")
-    print(f"{'(A) Python loop over trials, jitted optax step':<44}{time_a:>8.2f}{'':>11}")
-    print(f"{'(B) hand-written jit(vmap(scan)), optax':<44}{time_b:>8.2f}{compile_b - time_b:>11.2f}")
-    print(f"{'(C) optfn.sweep.Runner':<44}{time_c:>8.2f}{first_c - time_c:>11.2f}")
-    print(f"C/B run time {time_c / time_b:.2f}   A/C (speed-up over the loop) {time_a / time_c:.1f}x")
-
-    # Halving needs evaluations along the way: ten chunks per trial.
-    chunked = sweep.Runner(init=init, loss=loss, data=train, evaluate=loss, eval_data=val,
-                           optimizer=lambda h: optfn.adam(h["learning_rate"], b1=h["b1"]),
-                           steps=steps, chunk_steps=steps // 10, batch_size=batch)
-    full = chunked.run(space, hps)
-    halved = chunked.run(space, hps, halving=3)
-    fb, hb = full.best()["metric"], halved.best()["metric"]
-    print(f"\nfull random search: best val loss {fb:.4f}, {full.trial_steps} trial-steps")
-    print(f"successive halving: best val loss {hb:.4f}, {halved.trial_steps} trial-steps "
-          f"({halved.trial_steps / full.trial_steps:.0%} of full; best {hb / fb - 1:+.1%} vs full)")
+    cores = os.cpu_count() or 1
+    names = ["A", "B", "C", "C warm", "C 1 dev", "D"]
+    rows = {n: [] for n in names}
+    for seed in range(args.repeats):
+        with tempfile.TemporaryDirectory() as cache:
+            for name in names:
+                devices = cores if name in ("C", "C warm") else 1
+                rows[name].append(_spawn(name.split()[0], args, seed, cache if name != "C 1 dev" else
+                                         os.path.join(cache, "single"), devices))
+        scores = retrain([rows[n][-1]["chosen"] for n in names], args.steps, seed)
+        for n, s in zip(names, scores):
+            rows[n][-1]["retrained"] = s
+    med = {n: {k: statistics.median(r[k] for r in rows[n]) for k in ("wall", "best", "retrained", "trial_steps")}
+           for n in names}
+    print(f"jax {jax.__version__}, {jax.default_backend()}, {cores} cores; digits MLP 64-{HIDDEN}-10 with batch norm, "
+          f"{args.trials} trials x {args.steps} steps budget, median of {args.repeats} sweep seeds")
+    print(f"{'contender':<44}{'wall s':>8}{'vs B':>7}{'best val':>10}{'retrained':>11}{'trial-steps':>13}")
+    labels = {"A": "(A) Optuna TPE, one trial at a time", "B": "(B) hand-written jit(vmap(scan)), random",
+              "C": f"(C) optfn coarse_to_fine, {cores} devices", "C warm": "(C) again, warm compilation cache",
+              "C 1 dev": "(C) on 1 device", "D": "(D) optfn Optuna integration, 4 batches"}
+    for n in names:
+        m = med[n]
+        print(f"{labels[n]:<44}{m['wall']:>8.2f}{m['wall'] / med['B']['wall']:>7.2f}{m['best']:>10.4f}"
+              f"{m['retrained']:>11.4f}{int(m['trial_steps']):>13}")
+    others = min(med[n]["retrained"] for n in ("A", "B", "D"))
+    c = rows["C"]
+    print(f"\nC retrained vs best of A, B, D: {med['C']['retrained'] / others - 1:+.1%}")
+    print("C compile / train / eval s (median): " + " / ".join(
+        f"{statistics.median(r['timings'][k] for r in c):.2f}" for k in ("compile", "train", "eval")))
+    rate = statistics.median(r["sweep_flops"] / r["gemm_flops"] for r in c)
+    print(f"C FLOP rate {statistics.median(r['sweep_flops'] for r in c) / 1e9:.1f} GFLOP/s = {rate:.0%} of one "
+          f"2048^2 jnp.dot ({statistics.median(r['gemm_flops'] for r in c) / 1e9:.1f} GFLOP/s)")
 
 
 if __name__ == "__main__":
