@@ -64,6 +64,7 @@ def _optax_trial(steps):
     import optax
 
     init, loss, evaluate, train, val = _task()
+    train, val = jax.tree.map(jax.numpy.asarray, (train, val))
     tx = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3, b1=0.9)
     n = len(train["y"])
 

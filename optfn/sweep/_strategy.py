@@ -60,6 +60,9 @@ class RandomSearch:
         ((1,), False)
     """
 
+    def __repr__(self) -> str:  # checkpoints compare strategies by their repr
+        return "RandomSearch()"
+
     def init(self, configs: int, steps: int, chunk_steps: int, goal: str) -> dict:
         return {"configs": configs, "steps": steps, "goal": goal, "step": 0, "started": False,
                 "alive": [], "latest": [None] * configs}

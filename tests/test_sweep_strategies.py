@@ -1,0 +1,187 @@
+"""Strategies, replicas, shared batches, confirmation, the persistent cache and what is reproducible."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import optfn
+from optfn import sweep
+
+X = jax.random.normal(jax.random.PRNGKey(0), (256, 4))
+Y = X @ jnp.array([1.0, -2.0, 0.5, 3.0]) + 0.3 * jax.random.normal(jax.random.PRNGKey(1), (256,))
+DATA = {"x": X, "y": Y}
+SPACE = sweep.Space({"lr": sweep.log_uniform(1e-3, 0.3), "b1": sweep.one_minus_log_uniform(0.5, 0.99)})
+
+
+def _init(key, hp):
+    return {"w1": 0.5 * jax.random.normal(key, (4, 8)), "w2": jnp.zeros(8)}
+
+
+def _loss(p, batch):
+    return jnp.mean((jnp.tanh(batch["x"] @ p["w1"]) @ p["w2"] - batch["y"]) ** 2)
+
+
+def _runner(**kw):
+    args = dict(init=_init, loss=_loss, optimizer=lambda h: optfn.adam(h["lr"], b1=h["b1"]), data=DATA,
+                steps=60, chunk_steps=20, batch_size=16, evaluate=_loss, eval_data=DATA)
+    return sweep.Runner(**{**args, **kw})
+
+
+def _final(result):
+    return np.array([t["metric"] for t in result.trials])
+
+
+# -- strategies in isolation: plain data in, plans out ------------------------------------
+
+def _drive(strategy, metrics_at, configs=9, steps=90, chunk=10):
+    """Run a strategy against a fake ledger; ``metrics_at(config, step)``. Returns stop steps."""
+    state = strategy.init(configs, steps, chunk, "min")
+    stopped, alive, step = {}, [], 0
+    while True:
+        plan, state = strategy.ask(json.loads(json.dumps(state)))  # plain data: survives JSON
+        for c in plan.stop:
+            stopped[c] = step
+        alive = [c for c in alive if c not in plan.stop] + list(plan.start)
+        if plan.done:
+            return stopped
+        step += chunk
+        state = strategy.tell(state, [sweep.Report(c, step, *metrics_at(c, step)) for c in alive])
+
+
+def test_random_search_trains_everything_and_stops_failures_at_once():
+    stopped = _drive(sweep.RandomSearch(), lambda c, s: (float("nan"), "nan") if c == 4 else (1.0 / (c + 1), "ok"))
+    assert stopped[4] == 10 and all(stopped[c] == 90 for c in range(9) if c != 4)
+
+
+def test_successive_halving_keeps_the_best_third_at_each_rung_and_ranks_failures_last():
+    def metrics(c, s):
+        return (float("inf"), "diverged") if c == 8 else (float(c), "ok")  # config 0 is best
+
+    stopped = _drive(sweep.SuccessiveHalving(3), metrics)  # rungs at 10 and 30 steps
+    assert stopped[8] == 10
+    assert sorted(c for c, s in stopped.items() if s == 90) == [0]
+    assert sorted(c for c, s in stopped.items() if s == 30) == [1, 2]
+    assert sweep.SuccessiveHalving(3).final_alive(9, 90, 10) == 1
+    with pytest.raises(ValueError, match=r"eta must be an int >= 2 \(keep the best 1/eta\), got eta=1"):
+        sweep.SuccessiveHalving(1)
+
+
+# -- replicas and confirmation ------------------------------------------------------------
+
+def test_seeds_train_replicas_in_one_program_and_rank_by_their_mean():
+    runner = _runner()
+    result = runner.run(SPACE, 5, seed=3, seeds=3)
+    assert runner.compile_counts == {"init": 1, "chunk": 1, "eval": 1} and result.width == 15
+    assert result.trial_steps == 5 * 3 * 60
+    for t in result.trials:
+        assert len(t["replica_metrics"]) == 3 and len(set(t["replica_metrics"])) == 3  # own keys
+        np.testing.assert_allclose(t["metric"], np.mean(t["replica_metrics"]), rtol=1e-12)
+        np.testing.assert_allclose(t["metric_std"], np.std(t["replica_metrics"]), rtol=1e-12)
+    means = [t["metric"] for t in result.top(5)]
+    assert means == sorted(means)
+    # replica 0 is the single-seed trial: seeds=k adds replicas 1..k-1 (another width: float32 rounding)
+    single = runner.run(SPACE, 5, seed=3)
+    assert [t["hyperparams"] for t in single.trials] == [t["hyperparams"] for t in result.trials]
+    np.testing.assert_allclose([t["replica_metrics"][0] for t in result.trials], _final(single), rtol=1e-5)
+
+
+def test_confirm_retrains_the_top_with_fresh_seeds_and_reranks():
+    runner = _runner()
+    result = runner.run(SPACE, 12, seed=0)
+    confirmed = runner.confirm(result, top_k=4, seeds=5)
+    top_ids = {t["id"] for t in result.top(4)}
+    assert {t["id"] for t in confirmed.trials} == top_ids and confirmed.seeds == 5
+    for t in confirmed.trials:
+        original = next(o for o in result.trials if o["id"] == t["id"])
+        assert t["hyperparams"] == original["hyperparams"] and len(t["replica_metrics"]) == 5
+        assert original["metric"] not in t["replica_metrics"]  # fresh seeds
+    means = [t["metric"] for t in confirmed.top(4)]
+    assert means == sorted(means)
+    with pytest.raises(ValueError, match="top_k must be a positive int, got top_k=0"):
+        runner.confirm(result, top_k=0)
+
+
+def test_shared_batches_give_every_trial_the_same_data_at_each_step():
+    # the batch is a function of the step only: two trials with the same learning rate and
+    # the same init (a constant one) then train identically
+    runner = _runner(shared_batches=True, init=lambda key, hp: {"w1": jnp.full((4, 8), 0.3), "w2": jnp.zeros(8)})
+    result = runner.run(SPACE, [{"lr": 0.01, "b1": 0.9}, {"lr": 0.01, "b1": 0.9}, {"lr": 0.03, "b1": 0.9}])
+    a, b, c = result.trials
+    assert a["history"]["loss"] == b["history"]["loss"] != c["history"]["loss"]
+    own = _runner(init=lambda key, hp: {"w1": jnp.full((4, 8), 0.3), "w2": jnp.zeros(8)})
+    a, b, _ = own.run(SPACE, [{"lr": 0.01, "b1": 0.9}, {"lr": 0.01, "b1": 0.9}, {"lr": 0.03, "b1": 0.9}]).trials
+    assert a["history"]["loss"][1:] != b["history"]["loss"][1:]  # own keys, own batches
+
+
+def test_coarse_to_fine_confirms_the_best_of_every_round(tmp_path):
+    runner = _runner(steps=90, chunk_steps=10)
+    result = sweep.coarse_to_fine(runner, SPACE, 18, top_k=4, confirm=3, confirm_seeds=2,
+                                  checkpoint_dir=str(tmp_path))
+    assert {t["round"] for t in result.trials} == {1, 2} and len(result) == 36
+    assert sorted(os.listdir(tmp_path)) == ["confirm.npz", "round1.npz", "round2.npz"]
+    assert {t["id"] for t in result.confirmed.trials} == {t["id"] for t in result.top(3)}
+    assert runner.compiles == 3
+    again = sweep.coarse_to_fine(runner, SPACE, 18, top_k=4, confirm=3, confirm_seeds=2, checkpoint_dir=str(tmp_path))
+    assert again.confirmed.to_dicts() == result.confirmed.to_dicts()  # finished checkpoints return at once
+
+
+# -- what is reproducible, exactly --------------------------------------------------------
+
+def test_across_widths_chunk_steps_and_devices_results_agree_to_float32_rounding():
+    reference = _final(_runner(width=8).run(SPACE, 8, seed=4))
+    for kw in (dict(width=1), dict(width=3), dict(chunk_steps=10), dict(chunk_steps=60)):
+        np.testing.assert_allclose(_final(_runner(**kw).run(SPACE, 8, seed=4)), reference, rtol=1e-5, atol=1e-7)
+    for n in (2, 8):
+        sharded = _runner(width=8).run(SPACE, 8, seed=4, mesh=sweep.trials_mesh(jax.devices()[:n]))
+        np.testing.assert_allclose(_final(sharded), reference, rtol=1e-5, atol=1e-7)
+
+
+def test_same_width_and_sharding_is_bit_identical_whatever_the_other_trials():
+    runner = _runner(width=8)
+    base = runner.run(SPACE, 8, seed=4)
+    hps = [t["hyperparams"] for t in base.trials]
+    mixed = [hps[0], {"lr": 0.3, "b1": 0.5}, hps[2], hps[3]]
+    again = runner.run(SPACE, mixed, seed=4)
+    # given trials get ids 0..3, like the sampled ones, so trials 0, 2 and 3 share their keys
+    for i in (0, 2, 3):
+        np.testing.assert_array_equal(again.trials[i]["history"]["metric"], base.trials[i]["history"]["metric"])
+
+
+# -- the persistent compilation cache -----------------------------------------------------
+
+_CACHED_SWEEP = textwrap.dedent("""
+    import sys, jax, jax.numpy as jnp, optfn
+    from optfn import sweep
+    hits = []
+    jax.monitoring.register_event_listener(
+        lambda e, **kw: hits.append(e) if e == "/jax/compilation_cache/cache_hits" else None)
+    x = jax.random.normal(jax.random.PRNGKey(0), (64, 3))
+    runner = sweep.Runner(init=lambda k, hp: jnp.zeros(3), loss=lambda w, b: jnp.mean((b["x"] @ w - b["y"]) ** 2),
+                          optimizer=lambda hp: optfn.sgd(hp["lr"]), data={"x": x, "y": x.sum(1)}, steps=20,
+                          chunk_steps=10, batch_size=8, evaluate=lambda w, d: jnp.mean(w), eval_data={},
+                          cache_dir=sys.argv[1])
+    result = runner.run(sweep.Space({"lr": sweep.log_uniform(1e-3, 0.1)}), 4)
+    print(len(hits), runner.compiles, result.trials[0]["metric"])
+""")
+
+
+def test_a_second_process_loads_the_programs_from_the_persistent_cache(tmp_path):
+    cache = str(tmp_path / "xla")
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+
+    def run():
+        out = subprocess.run([sys.executable, "-c", _CACHED_SWEEP, cache], capture_output=True, text=True,
+                             env=env, check=True, timeout=300)
+        return out.stdout.split()
+
+    first, second = run(), run()
+    assert first[0] == "0" and os.listdir(cache)
+    assert int(second[0]) >= 3 and second[1] == "3"  # init, chunk and eval all from disk
+    assert first[2] == second[2]
