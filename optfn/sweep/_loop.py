@@ -85,6 +85,8 @@ class Loop:
             numeric = {k: [self.samples[t // self.seeds][k] for t in trials] for k in self.space.numeric_names}
             pairs = np.asarray([(self.start_id + t // self.seeds, t % self.seeds) for t in trials], np.int64)
             for b in _blocks.new(static, trials, numeric, pairs, self.train_root, self.width, self.mesh):
+                self._timed("train", lambda: r.programs.prepare(
+                    b.static, self.mesh, b.keys, b.numeric, self.shared_key, self.data, self.eval_data))
                 b.carry, loss0 = self._timed("train", lambda: r.programs.init(
                     b.static, self.mesh, b.keys, b.numeric, self.shared_key, self.data))
                 loss0 = _mesh.to_host(loss0).astype(np.float64)

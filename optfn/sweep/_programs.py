@@ -15,8 +15,11 @@ process loads them from disk instead of compiling.
   counter. With shared batches the batch is built once per step outside ``vmap``, so the
   whole block's first layer is one GEMM.
 * ``eval(carry, eval_data) -> metric``.
+
+The three compile side by side in threads (``prepare``): XLA compiles outside the GIL.
 """
 
+import concurrent.futures
 import os
 import time
 from typing import Callable, Optional
@@ -27,6 +30,9 @@ import numpy as np
 
 from .._apply_updates import apply_updates
 from . import _mesh
+
+
+_INIT_OPTIONS = {"xla_backend_optimization_level": 0}
 
 
 def use_cache(cache_dir: str) -> None:
@@ -47,8 +53,10 @@ def structure_key(static: dict) -> tuple:
 
 
 def _signature(args) -> tuple:
+    # shapes and dtypes only: each argument's layout follows from its position and the
+    # mesh (part of the cache key), and equivalent shardings print differently
     leaves, tree = jax.tree.flatten(args)
-    return tree, tuple((np.shape(a), str(getattr(a, "dtype", type(a))), str(getattr(a, "sharding", ""))) for a in leaves)
+    return tree, tuple((np.shape(a), str(getattr(a, "dtype", type(a)))) for a in leaves)
 
 
 class Programs:
@@ -136,25 +144,70 @@ class Programs:
             fn = jax.shard_map(fn, mesh=mesh, in_specs=specs, out_specs=P(_mesh.TRIALS))
         return jax.jit(fn, donate_argnums=(0,) if donate else ())
 
-    def _get(self, kind: str, static: dict, mesh, args: tuple, compile_only: bool = False):
-        key = (kind, structure_key(static), mesh, _signature(args))
+    _SPECS = {"init": ((True, True, False, False), False), "chunk": ((True, True, True, True, False, False), True),
+              "eval": ((True, False), False)}
+
+    def _key(self, kind, static, mesh, args):
+        return (kind, structure_key(static), mesh, _signature(args))
+
+    def _compile(self, kind: str, static: dict, mesh, args: tuple):
+        fn = dict(zip(("init", "chunk", "eval"), self._block_fns(static)))[kind]
+        per_row, donate = self._SPECS[kind]
+        lowered = self._wrap(fn, per_row, donate, mesh).lower(*args)
+        if kind == "init":
+            # init runs once per block, so its code need not be fast; without LLVM's
+            # optimisations a typical init (truncated-normal initialisers) compiles 3-4x
+            # faster on XLA:CPU. Deterministic like any other program: the same options
+            # every time.
+            try:
+                return lowered.compile(compiler_options=_INIT_OPTIONS)
+            except Exception:  # a backend that does not know the option
+                pass
+        return lowered.compile()
+
+    def prepare(self, static: dict, mesh, keys, numeric, shared_key, data, eval_data) -> None:
+        """Compile a structure's ``init``, ``chunk`` and ``eval`` programs side by side.
+
+        XLA compiles outside the GIL, so the three compilations run in parallel threads
+        (on a CPU sweep compilation is most of the wall time). The chunk and eval programs
+        are lowered from the shapes ``init`` will produce.
+        """
+        carry = self.eval_shape_init(static, keys, numeric, shared_key, data)
+        rows = keys.shape[0]
+        if mesh is not None:
+            sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(_mesh.TRIALS))
+            carry = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), carry)
+        steps = jax.ShapeDtypeStruct((rows,), jnp.int32, sharding=sharding if mesh is not None else None)
+        wanted = {"init": (keys, numeric, shared_key, data), "chunk": (carry, numeric, keys, steps, shared_key, data)}
+        if self.runner.evaluate is not None:
+            wanted["eval"] = (carry, eval_data)
+        todo = {kind: args for kind, args in wanted.items() if self._key(kind, static, mesh, args) not in self._compiled}
+        if not todo:
+            return
+        if self.on_compile:
+            self.on_compile(", ".join(todo), True)
+        t0 = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(len(todo)) as pool:
+            futures = {kind: pool.submit(self._compile, kind, static, mesh, args) for kind, args in todo.items()}
+            for kind, future in futures.items():
+                self._compiled[self._key(kind, static, mesh, todo[kind])] = future.result()
+                self.counts[kind] += 1
+        self.seconds += time.perf_counter() - t0
+        if self.on_compile:
+            self.on_compile(", ".join(todo), False)
+
+    def _get(self, kind: str, static: dict, mesh, args: tuple):
+        key = self._key(kind, static, mesh, args)
         exe = self._compiled.get(key)
-        if exe is None:
-            block_init, block_chunk, block_eval = self._block_fns(static)
-            fn, per_row, donate = {
-                "init": (block_init, (True, True, False, False), False),
-                "chunk": (block_chunk, (True, True, True, True, False, False), True),
-                "eval": (block_eval, (True, False), False),
-            }[kind]
+        if exe is None:  # a shape ``prepare`` did not foresee
             if self.on_compile:
                 self.on_compile(kind, True)
             t0 = time.perf_counter()
-            exe = self._wrap(fn, per_row, donate, mesh).lower(*args).compile()
+            exe = self._compiled[key] = self._compile(kind, static, mesh, args)
             self.seconds += time.perf_counter() - t0
+            self.counts[kind] += 1
             if self.on_compile:
                 self.on_compile(kind, False)
-            self.counts[kind] += 1
-            self._compiled[key] = exe
         return exe
 
     def init(self, static, mesh, keys, numeric, shared_key, data):
@@ -169,7 +222,9 @@ class Programs:
 
     def eval_shape_init(self, static, keys, numeric, shared_key, data):
         block_init = self._block_fns(static)[0]
-        return jax.eval_shape(block_init, keys, numeric, shared_key, data)[0]
+        # shapes only: sharded (Explicit) inputs outside shard_map would need sharding types
+        args = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), (keys, numeric, shared_key, data))
+        return jax.eval_shape(block_init, *args)[0]
 
     def chunk_memory(self, static, rows: int, numeric_names, data) -> int:
         """Device bytes of the chunk program for ``rows`` trials (XLA's memory analysis)."""

@@ -9,6 +9,7 @@ program per distinct value.
 """
 
 import dataclasses
+import functools
 import itertools
 import math
 import numbers
@@ -177,6 +178,11 @@ def _lhs(key, n: int, d: int) -> np.ndarray:
     return (np.asarray(perms, np.float64) + np.asarray(jitter, np.float64)) / n
 
 
+@functools.partial(jax.jit, static_argnums=(2,))
+def _uniform_units(root, ids, dims: int):
+    return jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(root, i), (dims,)))(ids)
+
+
 class Space:
     """Named dimensions to sample trials from.
 
@@ -209,9 +215,7 @@ class Space:
         if method == "random":
             # Each trial's values come from fold_in(root, trial_id) alone, so they do not
             # depend on how many trials run or how they are chunked or sharded.
-            ids = jnp.arange(start, start + n)
-            u = jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(root, i), (len(names),)))(ids)
-            return np.asarray(u, np.float64)
+            return np.asarray(_uniform_units(root, np.arange(start, start + n, dtype=np.uint32), len(names)), np.float64)
         if method == "lhs":
             return _lhs(root, n, len(names))
         if method == "sobol":
