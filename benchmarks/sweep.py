@@ -169,9 +169,10 @@ def _spawn(name, args, seed, cache_dir, devices):
 
 
 def retrain(chosen: list, steps: int, seed: int) -> list:
-    """Mean validation loss of each configuration over 8 fresh seeds (each its own batches)."""
-    result = _runner(steps).run(_space(), chosen, seeds=8, seed=10_000 + seed)
-    return [t["metric"] for t in result.trials]
+    """Mean validation loss of each configuration over the same 8 fresh seeds (each replica
+    its own batches): every contender's pick is retrained with the same keys."""
+    runner = _runner(steps)
+    return [runner.run(_space(), [c], seeds=8, seed=10_000 + seed).trials[0]["metric"] for c in chosen]
 
 
 def main():

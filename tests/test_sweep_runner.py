@@ -198,10 +198,19 @@ def test_bad_input_is_caught_before_compiling():
     assert math.isfinite(runner.run(SPACE, 2).best()["metric"])
 
 
-def test_progress_bar_shows_trials_alive_and_the_best(capsys):
+def test_progress_bar_shows_compilation_trials_alive_and_the_best_so_far(capsys):
     _runner().run(SPACE, 4, seed=0, halving=2, min_steps=20, progress=True)
     err = capsys.readouterr().err
-    assert "alive=2" in err and "best=" in err
+    assert "compiling init, chunk, eval" in err and "alive=2" in err and "best=" in err
+
+
+def test_the_automatic_width_fits_in_half_the_device_memory(monkeypatch):
+    from optfn.sweep import _runner as runner_module
+
+    runner = _runner()
+    per_trial = runner.memory_estimate(SPACE)["per_trial_bytes"]
+    monkeypatch.setattr(runner_module, "_device_bytes", lambda: 2 * 5 * per_trial)  # room for 5 trials
+    assert runner.run(SPACE, 12, seed=0).width == 5
 
 
 def test_checkpoint_resume_in_process_equals_an_uninterrupted_run(tmp_path):
