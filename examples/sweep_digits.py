@@ -5,7 +5,8 @@
 Round 1 samples the learning rate log-uniformly in [1e-4, 1], Adam's b1 as
 ``1 - 10**U(-3, -1)`` and the hidden width from {32, 64, 128}, and trains every trial
 with successive halving (the best third continues at each rung). Round 2 zooms in
-around round 1's best 16 trials and runs again. Each round prints its best trials; the
+around round 1's best 16 trials and runs again. Then the best 4 of round 2 are retrained
+with 8 fresh seeds each and ranked by their mean. Each round prints its best trials; the
 plot of final validation loss against each hyperparameter is saved to ``--out``.
 """
 
@@ -62,9 +63,14 @@ def main(trials=256, steps=300, seed=0, out="sweep_digits.png"):
     t0 = time.perf_counter()
     fine = runner.run(fine_space, trials, seed=seed + 1, halving=3)
     show(fine, f"round 2 (zoomed), {time.perf_counter() - t0:.1f} s")
-    best = fine.best()
-    print(f"\nbest: validation loss {best['metric']:.4f} with {best['hyperparams']}; "
-          f"compiled programs: {runner.compiles}")
+    t0 = time.perf_counter()
+    confirmed = runner.confirm(fine, top_k=4, seeds=8)  # the best 4, retrained with 8 fresh seeds each
+    print(f"\nconfirmed with 8 fresh seeds ({time.perf_counter() - t0:.1f} s):")
+    for t in confirmed.top(4):
+        print(f"  val loss {t['metric']:.4f} +- {t['metric_std']:.4f}  {t['hyperparams']}")
+    best = confirmed.best()
+    print(f"\nbest: validation loss {best['metric']:.4f} (mean of 8 seeds) with {best['hyperparams']}; "
+          f"compiled programs: {runner.compile_counts}")
     if out:
         try:
             coarse.plot(out, space=space)

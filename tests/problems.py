@@ -45,3 +45,27 @@ def bn_loss(p, s, batch):
 
 def bn_evaluate(p, s, data):
     return jnp.mean((_bn_forward(p, s, data["x"], False)[0] - data["y"]) ** 2)
+
+
+# A small tanh regression for sweeps (Adam over "lr" and "b1"): init -> params, loss -> scalar.
+def tanh_data(n: int, noise: float = 0.0) -> dict:
+    x = jax.random.normal(jax.random.PRNGKey(0), (n, 4))
+    y = x @ jnp.array([1.0, -2.0, 0.5, 3.0]) + noise * jax.random.normal(jax.random.PRNGKey(1), (n,))
+    return {"x": x, "y": y}
+
+
+def tanh_init(key, hp):
+    return {"w1": 0.5 * jax.random.normal(key, (4, 8)), "w2": jnp.zeros(8)}
+
+
+def tanh_loss(p, batch):
+    return jnp.mean((jnp.tanh(batch["x"] @ p["w1"]) @ p["w2"] - batch["y"]) ** 2)
+
+
+def tanh_runner(data: dict, **kw):
+    """A ``sweep.Runner`` on the tanh regression: 40 steps in chunks of 10, batch 16."""
+    from optfn import sweep
+
+    args = dict(init=tanh_init, loss=tanh_loss, optimizer=lambda h: optfn.adam(h["lr"], b1=h["b1"]), data=data,
+                steps=40, chunk_steps=10, batch_size=16, evaluate=tanh_loss, eval_data=data)
+    return sweep.Runner(**{**args, **kw})

@@ -5,18 +5,23 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
 
 pytest.importorskip("sklearn")
 
-SMALL = ["--trials", "16", "--steps", "120", "--chunk-steps", "20", "--rounds", "2", "--quiet"]
+# learning rates up to 1e3: some trials blow up, and must be flagged and left out of the tables
+SMALL = ["--trials", "16", "--steps", "120", "--chunk-steps", "20", "--rounds", "2", "--lr-max", "1e3", "--quiet"]
+
+
+CACHE_HOME = tempfile.mkdtemp(prefix="optfn-cli-cache-")  # not the user's ~/.cache
 
 
 def _optfn(*args, check=True):
     return subprocess.run([sys.executable, "-m", "optfn", *args], capture_output=True, text=True, timeout=300,
-                          check=check)
+                          check=check, env={**os.environ, "XDG_CACHE_HOME": CACHE_HOME})
 
 
 def _read(path) -> bytes:
@@ -47,12 +52,22 @@ def test_the_sweep_writes_a_ranked_table_json_csv_and_a_plot(finished):
     assert os.path.getsize(os.path.join(out, "sweep.png")) > 0
     best = min(t[3] for t in trials if t[1] == "ok")
     assert best < 0.5  # digits: the best trials learn
+    with open(os.path.join(out, "results.json")) as f:
+        saved = json.load(f)
+    failed = [t for t in saved["trials"] if t["status"] != "ok"]
+    assert failed and all(t["hyperparams"]["learning_rate"] > 0.1 for t in failed)
+    listed = {float(line.split()[3]) for line in stdout.splitlines()[1:11]}  # the ranked table's rates
+    assert not listed & {float(f"{t['hyperparams']['learning_rate']:.3e}") for t in failed}
+    assert len(saved["confirmed"]) == 4 and all(len(t["replica_metrics"]) == 8 for t in saved["confirmed"])
+    assert "confirmed with 8 fresh seeds" in stdout and "compile" in stdout and "train" in stdout
+    assert os.listdir(os.path.join(CACHE_HOME, "optfn", "xla"))  # the persistent cache, on by default
 
 
 def test_a_killed_sweep_resumes_to_the_same_results(finished, tmp_path):
     out = str(tmp_path / "b")
     proc = subprocess.Popen([sys.executable, "-m", "optfn", "sweep", *SMALL, "--out", out],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "XDG_CACHE_HOME": CACHE_HOME})
     checkpoint = os.path.join(out, "round1.npz")
     deadline = time.time() + 240
     while not os.path.exists(checkpoint) and proc.poll() is None and time.time() < deadline:

@@ -1,7 +1,6 @@
 """Sweeps sharded over the trials axis of a mesh give the same numbers on 1, 2 and 8 devices."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -9,24 +8,12 @@ import optfn
 import problems
 from optfn import sweep
 
-X = jax.random.normal(jax.random.PRNGKey(0), (128, 4))
-Y = X @ jnp.array([1.0, -2.0, 0.5, 3.0])
-DATA = {"x": X, "y": Y}
+DATA = problems.tanh_data(128)
 SPACE = sweep.Space({"lr": sweep.log_uniform(1e-3, 0.3), "b1": sweep.one_minus_log_uniform(0.5, 0.99)})
 
 
-def _init(key, hp):
-    return {"w1": 0.5 * jax.random.normal(key, (4, 8)), "w2": jnp.zeros(8)}
-
-
-def _loss(p, batch):
-    return jnp.mean((jnp.tanh(batch["x"] @ p["w1"]) @ p["w2"] - batch["y"]) ** 2)
-
-
 def _runner(**kw):
-    args = dict(init=_init, loss=_loss, optimizer=lambda h: optfn.adam(h["lr"], b1=h["b1"]), data=DATA,
-                steps=40, chunk_steps=10, batch_size=16, evaluate=_loss, eval_data=DATA)
-    return sweep.Runner(**{**args, **kw})
+    return problems.tanh_runner(DATA, **kw)
 
 
 def _metrics(result):

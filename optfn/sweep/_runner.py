@@ -12,7 +12,7 @@ from . import _checkpoint, _mesh
 from ._data import Feed, leading
 from ._halving import SuccessiveHalving
 from ._loop import Loop as _Loop
-from ._programs import Programs, use_cache
+from ._programs import Programs, structure_key, use_cache
 from ._progress import Progress
 from ._result import SweepResult
 from ._space import Space
@@ -82,9 +82,9 @@ class Runner:
             Otherwise each trial draws its own batches from its own key.
         width: trials per program (rows of a block), a multiple of the device count.
             ``None`` chooses it on the first ``run`` for each device count: the trials
-            alive in the strategy's last phase (at least 8, or all), rounded up to a
-            multiple of the devices and capped at half the devices' memory
-            (``memory_estimate``); later runs keep it (``result.width`` says which).
+            alive in the strategy's last phase, per structure (at least 8, or all),
+            rounded up to a multiple of the devices and capped at half the devices'
+            memory (``memory_estimate``); later runs keep it (``result.width`` says which).
         cache_dir: a folder for JAX's persistent compilation cache, so another process
             running the same sweep loads its programs instead of compiling them.
 
@@ -182,12 +182,14 @@ class Runner:
                 UserWarning, stacklevel=3,
             )
 
-    def _choose_width(self, space, sample, live: int, total: int, mesh) -> int:
-        """Fit the last phase's trials in one block, at least 8 (or all) per program,
-        a multiple of the device count, and within half of each device's memory."""
+    def _choose_width(self, space, samples, live: int, total: int, mesh) -> int:
+        """Fit the last phase's trials of a structure in one block, at least 8 (or all) per
+        program, a multiple of the device count, and within half of each device's memory."""
         shards = _mesh.shards(mesh)
-        width = _round_up(max(live, min(total, 8)), shards)
-        static = {k: v for k, v in sample.items() if not space.dimensions[k].numeric}
+        statics = [{k: v for k, v in h.items() if not space.dimensions[k].numeric} for h in samples]
+        structures = len({structure_key(st) for st in statics})  # the trials split over this many programs
+        width = _round_up(max(-(-live // structures), min(-(-total // structures), 8)), shards)
+        static = statics[0]
         numeric = {k: jax.ShapeDtypeStruct((1,), jnp.float32) for k in space.numeric_names}
         keys = jax.ShapeDtypeStruct((1, *jax.random.PRNGKey(0).shape), jnp.uint32)
         shared = jax.ShapeDtypeStruct(keys.shape[1:], jnp.uint32)
@@ -270,7 +272,7 @@ class Runner:
                              "pass Runner(width=...) accordingly.")
         if self.width is None and shards not in self._widths:  # chosen once, so later runs reuse programs
             live = strategy.final_alive(n, self.steps, self.chunk_steps) * seeds
-            self._widths[shards] = self._choose_width(space, samples[0], live, n * seeds, mesh)
+            self._widths[shards] = self._choose_width(space, samples, live, n * seeds, mesh)
         width = self.width or self._widths[shards]
         settings = {"space": repr(space), "samples": samples, "start": start, "root": np.asarray(root).tolist(),
                     "seeds": seeds, "strategy": repr(strategy), "width": width,

@@ -16,7 +16,6 @@ import numbers
 from typing import Any, Mapping, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 
