@@ -61,6 +61,36 @@ def test_successive_halving_keeps_the_best_third_at_each_rung_and_ranks_failures
         sweep.SuccessiveHalving(1)
 
 
+class KeepTwoAfterOneChunk:
+    """A strategy of one's own: after the first chunk only the best two continue."""
+
+    def init(self, configs, steps, chunk_steps, goal):
+        return {"configs": configs, "steps": steps, "goal": goal, "step": 0, "alive": [], "cut": False, "last": []}
+
+    def ask(self, state):
+        if not state["alive"] and state["step"] == 0:
+            return sweep.Plan(start=tuple(range(state["configs"]))), {**state, "alive": list(range(state["configs"]))}
+        if state["step"] >= state["steps"]:
+            return sweep.Plan(stop=tuple(state["alive"]), done=True), {**state, "alive": []}
+        if not state["cut"]:
+            keep = sweep.rank([sweep.Report(*r) for r in state["last"]], state["goal"])[:2]
+            stop = tuple(c for c in state["alive"] if c not in keep)
+            return sweep.Plan(stop=stop), {**state, "alive": keep, "cut": True}
+        return sweep.Plan(), state
+
+    def tell(self, state, reports):
+        return {**state, "step": max(r.step for r in reports), "last": [list(r) for r in reports]}
+
+
+def test_a_strategy_of_ones_own_drives_the_runner_and_resumes(tmp_path):
+    runner, path = _runner(), str(tmp_path / "own.npz")
+    result = runner.run(SPACE, 6, seed=1, strategy=KeepTwoAfterOneChunk(), checkpoint=path)
+    assert sorted(t["steps"] for t in result.trials) == [20] * 4 + [60] * 2
+    assert result.trial_steps == 6 * 20 + 2 * 40
+    assert runner.run(SPACE, 6, seed=1, strategy=KeepTwoAfterOneChunk(), checkpoint=path,
+                      resume=True).to_dicts() == result.to_dicts()
+
+
 # -- replicas and confirmation ------------------------------------------------------------
 
 def test_seeds_train_replicas_in_one_program_and_rank_by_their_mean():

@@ -10,6 +10,7 @@ winners with fresh seeds (``Runner.confirm``).
 from ._coarse_to_fine import coarse_to_fine as coarse_to_fine
 from ._halving import SuccessiveHalving as SuccessiveHalving
 from ._ledger import Report as Report
+from ._ledger import rank as rank
 from ._result import SweepResult as SweepResult
 from ._strategy import Plan as Plan
 from ._strategy import RandomSearch as RandomSearch

@@ -37,9 +37,9 @@ def rank(reports: Sequence[Report], goal: str) -> list:
     Ties keep the order of ``reports``, so the ranking is deterministic.
 
     Example:
-        >>> from optfn.sweep._ledger import Report, rank
-        >>> rs = [Report(0, 10, 0.3, "ok"), Report(1, 10, float("nan"), "nan"), Report(2, 10, 0.1, "ok")]
-        >>> rank(rs, "min")
+        >>> from optfn import sweep
+        >>> rs = [sweep.Report(0, 10, 0.3, "ok"), sweep.Report(1, 10, float("nan"), "nan"), sweep.Report(2, 10, 0.1, "ok")]
+        >>> sweep.rank(rs, "min")
         [2, 0, 1]
     """
     sign = 1.0 if goal == "min" else -1.0

@@ -271,11 +271,12 @@ class Runner:
             raise ValueError(f"{fn}: width={self.width} must be a multiple of the mesh's {shards} devices; "
                              "pass Runner(width=...) accordingly.")
         if self.width is None and shards not in self._widths:  # chosen once, so later runs reuse programs
-            live = strategy.final_alive(n, self.steps, self.chunk_steps) * seeds
+            final = getattr(strategy, "final_alive", None)  # optional for a strategy of one's own
+            live = (final(n, self.steps, self.chunk_steps) if final else n) * seeds
             self._widths[shards] = self._choose_width(space, samples, live, n * seeds, mesh)
         width = self.width or self._widths[shards]
         settings = {"space": repr(space), "samples": samples, "start": start, "root": np.asarray(root).tolist(),
-                    "seeds": seeds, "strategy": repr(strategy), "width": width,
+                    "seeds": seeds, "strategy": _describe(strategy), "width": width,
                     "devices": _mesh.shards(mesh), "steps": self.steps, "chunk_steps": self.chunk_steps,
                     "batch_size": self.batch_size, "goal": self.goal, "shared_batches": self.shared_batches}
         loop = _Loop(self, space, samples, start, seeds, root, train_root, mesh, width)
@@ -355,6 +356,12 @@ class Runner:
         data = self.feed.argument(None)
         one, two = (self.programs.chunk_memory(static, t, space.numeric_names, data) for t in (1, 2))
         return {"per_trial_bytes": int(two - one), "fixed_bytes": int(2 * one - two)}
+
+
+def _describe(strategy) -> str:
+    """How checkpoints name a strategy: its repr, or its class when the repr is an address."""
+    text = repr(strategy)
+    return type(strategy).__qualname__ if " at 0x" in text else text
 
 
 def _device_bytes() -> float:

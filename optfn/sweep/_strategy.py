@@ -10,7 +10,8 @@ The runner's loop is::
         train every running trial one chunk, evaluate, record in the ledger
         state = strategy.tell(state, reports) # one Report per running configuration
 
-A strategy works on *configurations* (a configuration's replicas start and stop
+A strategy of one's own needs ``init``, ``ask`` and ``tell``; its ``repr`` names it in
+checkpoints. A strategy works on *configurations* (a configuration's replicas start and stop
 together, and its report carries their mean metric). Its state is plain data (lists,
 numbers, strings), so a checkpoint stores it as JSON and a resumed sweep takes the
 same decisions. ``RandomSearch`` trains every configuration to the end;
@@ -41,7 +42,8 @@ class Strategy(Protocol):
     def tell(self, state: dict, reports: Sequence[Report]) -> dict: ...
 
     def final_alive(self, configs: int, steps: int, chunk_steps: int) -> int:
-        """How many configurations train in the last phase (the runner sizes programs by it)."""
+        """Optional: how many configurations train in the last phase (the runner sizes its
+        programs by it; without it, by all of them)."""
         ...
 
 
@@ -49,8 +51,7 @@ class RandomSearch:
     """Train every configuration for all ``steps``; stop failed ones at once.
 
     Example:
-        >>> from optfn.sweep import RandomSearch
-        >>> from optfn.sweep._ledger import Report
+        >>> from optfn.sweep import RandomSearch, Report
         >>> s = RandomSearch()
         >>> state = s.init(3, steps=20, chunk_steps=10, goal="min")
         >>> plan, state = s.ask(state); plan.start
