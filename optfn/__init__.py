@@ -69,3 +69,21 @@ from ._weight_decay import add_decayed_weights as add_decayed_weights
 from . import sweep as sweep
 
 __version__ = "0.1.0"
+
+# optax's schedule names, so that code switched with ``import optfn as optax`` runs. They
+# resolve to optfn's schedules (one object, one documented name: the optfn one) and are
+# kept out of ``dir(optfn)`` and the API reference.
+_OPTAX_NAMES = {
+    "constant_schedule": "constant",
+    "linear_schedule": "linear",
+    "polynomial_schedule": "polynomial",
+    "cosine_decay_schedule": "cosine_decay",
+    "warmup_cosine_decay_schedule": "warmup_cosine_decay",
+    "piecewise_constant_schedule": "piecewise_constant",
+}
+
+
+def __getattr__(name):
+    if name in _OPTAX_NAMES:
+        return globals()[_OPTAX_NAMES[name]]
+    raise AttributeError(f"module 'optfn' has no attribute {name!r}")

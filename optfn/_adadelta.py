@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from . import _check
 from ._base import GradientTransformation
 from ._chain import chain
-from ._numerics import as_dtype, compute_dtype, full_like, map_leaves
+from ._numerics import abs_sq, as_dtype, compute_dtype, full_like, map_leaves
 from ._scale import scale_by_learning_rate
 from ._weight_decay import add_decayed_weights
 
@@ -59,9 +59,9 @@ def scale_by_adadelta(rho=0.9, eps=1e-6) -> GradientTransformation:
     def leaf(g, eg, ex):
         ct = compute_dtype(g.dtype)
         r, e, g32 = as_dtype(rho, ct), as_dtype(eps, ct), g.astype(ct)
-        new_eg = r * eg.astype(ct) + (1 - r) * g32 * g32
+        new_eg = r * eg.astype(ct) + (1 - r) * abs_sq(g32)
         delta = jnp.sqrt(ex.astype(ct) + e) / jnp.sqrt(new_eg + e) * g32
-        new_ex = r * ex.astype(ct) + (1 - r) * delta * delta
+        new_ex = r * ex.astype(ct) + (1 - r) * abs_sq(delta)
         return delta.astype(g.dtype), new_eg.astype(eg.dtype), new_ex.astype(ex.dtype)
 
     def update(updates, state, params=None):
@@ -87,8 +87,8 @@ def adadelta(learning_rate=None, rho=0.9, eps=1e-6, weight_decay=0.0, weight_dec
         weight_decay_mask: which params decay (see ``add_decayed_weights``).
 
     Returns:
-        A ``GradientTransformation``; its ``update`` needs ``params`` when
-        ``weight_decay`` is given.
+        A ``GradientTransformation``; its ``update`` needs ``params`` unless
+        ``weight_decay`` is exactly 0.
 
     Example:
         >>> import jax.numpy as jnp, optfn
@@ -96,7 +96,7 @@ def adadelta(learning_rate=None, rho=0.9, eps=1e-6, weight_decay=0.0, weight_dec
         >>> opt.update(jnp.array([2.0]), opt.init(jnp.zeros(1)))[0]
         Array([-0.001], dtype=float32)
     """
-    parts = [scale_by_adadelta(rho, eps), scale_by_learning_rate(learning_rate)]
-    if not (isinstance(weight_decay, (int, float)) and weight_decay == 0 and weight_decay_mask is None):
-        parts.insert(0, add_decayed_weights(weight_decay, weight_decay_mask))
-    return chain(*parts)
+    # the weight-decay part is always there (as in optax), so the state has one structure
+    # whatever the rate; a rate of exactly 0 needs no params
+    return chain(add_decayed_weights(weight_decay, weight_decay_mask), scale_by_adadelta(rho, eps),
+                 scale_by_learning_rate(learning_rate))

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from . import _check
 from ._base import GradientTransformation
 from ._chain import chain
-from ._numerics import as_dtype, compute_dtype, full_like, map_leaves
+from ._numerics import abs_sq, as_dtype, compute_dtype, full_like, map_leaves
 from ._scale import scale_by_learning_rate
 
 
@@ -52,7 +52,7 @@ def scale_by_rss(initial_accumulator_value=0.1, eps=1e-7) -> GradientTransformat
     def leaf(g, h):
         ct = compute_dtype(g.dtype)
         g32 = g.astype(ct)
-        new_h = h.astype(ct) + g32 * g32
+        new_h = h.astype(ct) + abs_sq(g32)
         inv = jnp.where(new_h > 0, jax.lax.rsqrt(new_h + as_dtype(eps, ct)), 0)
         return (g32 * inv).astype(g.dtype), new_h.astype(h.dtype)
 

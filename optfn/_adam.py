@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from . import _check
 from ._base import GradientTransformation
 from ._chain import chain
-from ._numerics import as_dtype, bias_correction, compute_dtype, full_like, map_leaves, safe_increment, zero_count
+from ._numerics import abs_sq, as_dtype, bias_correction, compute_dtype, full_like, map_leaves, safe_increment, zero_count
 from ._scale import scale_by_learning_rate
 from ._weight_decay import add_decayed_weights
 
@@ -84,7 +84,7 @@ def scale_by_adam(
             ct = compute_dtype(g.dtype)
             beta1, beta2, g32 = as_dtype(b1, ct), as_dtype(b2, ct), g.astype(ct)
             new_m = beta1 * m.astype(ct) + (1 - beta1) * g32
-            new_v = beta2 * v.astype(ct) + (1 - beta2) * g32 * g32
+            new_v = beta2 * v.astype(ct) + (1 - beta2) * abs_sq(g32)
             # Kingma & Ba, section 2: fold both bias corrections into scalars, so each
             # element costs one sqrt and one division. Algebraically equal to
             # (m / bc1) / (sqrt(v / bc2 + eps_root) + eps).

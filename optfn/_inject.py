@@ -29,19 +29,49 @@ class InjectHyperparamsState(NamedTuple):
 
     Attributes:
         count: int32 number of updates so far (saturating); schedules are evaluated at it.
-        hyperparams: ``name -> array`` for each stored constant; settable.
-        schedule_params: ``name -> params`` of each hyperparameter that follows a
-            ``ParametricSchedule`` (every optfn schedule is one); settable.
-        scheduled: ``name -> value`` each schedule gave the latest update (at init, the
-            value the first update will use); read-only, since it follows the schedule.
+        hyperparams: ``name -> array`` for every hyperparameter, as in optax: a constant
+            (settable), or for a scheduled one the value its schedule gave the latest
+            update (at init, the value the first update will use; read-only, it follows
+            the schedule).
+        schedule_params: ``name -> params`` of each scheduled hyperparameter (the
+            parameters of a ``ParametricSchedule``, settable; ``{}`` for a plain function).
         inner_state: the state of the optimizer itself.
+        check: the factory's checks, which ``set_hyperparams`` applies to new concrete
+            values (no array leaves).
     """
 
     count: jax.Array
     hyperparams: dict
     schedule_params: dict
-    scheduled: dict
     inner_state: Any
+    check: Any = None
+
+
+@jax.tree_util.register_pytree_node_class
+class _Checker:
+    """The factory's value checks, carried in the state as structure (no leaves), so
+    ``set_hyperparams`` applies the constructor's rules to concrete values."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, changed: dict) -> None:
+        self.fn(changed)
+
+    def __eq__(self, other):
+        return isinstance(other, _Checker)  # any two checkers: state structures compare by data
+
+    def __hash__(self):
+        return hash(_Checker)
+
+    def tree_flatten(self):
+        # itself as the static part: any two checkers compare equal, so states of two
+        # builds of one optimizer have one tree structure and one compiled step
+        return (), self
+
+    @classmethod
+    def tree_unflatten(cls, checker, children):
+        return checker
 
 
 _NUMBERS = (numbers.Number, np.ndarray, np.generic, jax.Array)
@@ -65,8 +95,18 @@ def _is_step_count(value, default) -> bool:
     return is_int(value) and is_int(default)
 
 
+_RANDOM = ("key", "rng", "seed")  # names of random state: never turned into float32
+
+
+def _is_key(value) -> bool:
+    dtype = getattr(value, "dtype", None)
+    return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+
+
 def _kind(name: str, value, default, *, explicit: bool) -> str:
     """How one argument is handled: "value", "schedule", "function" or "static"."""
+    if _is_key(value) or (name in _RANDOM and not isinstance(value, float)):
+        return "static"  # PRNG keys and integer seeds keep their own type
     if isinstance(value, ParametricSchedule):
         return "schedule"
     if callable(value):
@@ -89,9 +129,10 @@ def _as_dtype(tree, dtype):
 
 def inject_hyperparams(
     factory: Callable[..., GradientTransformation],
+    static_args: Sequence[str] = (),
+    hyperparam_dtype: Any = None,
     *,
     hyperparams: Optional[Sequence[str]] = None,
-    dtype: Any = jnp.float32,
 ) -> Callable[..., GradientTransformation]:
     """Wrap an optimizer factory so its hyperparameters live in the optimizer state.
 
@@ -111,16 +152,19 @@ def inject_hyperparams(
     * a plain function given as ``learning_rate``: a schedule whose current value is
       readable (it has no parameters to change).
 
-    Everything else (bools, ``None``, dtypes, and callables such as a weight-decay
-    ``mask``) is passed to the factory as it is, so a mask is never mistaken for a
-    schedule. Stored values are ``dtype`` (float32) whatever the params' dtype, so
+    Everything else (bools, ``None``, dtypes, PRNG keys, an argument named ``key``,
+    ``rng`` or ``seed``, and callables such as a weight-decay ``mask``) is passed to the
+    factory as it is, so a mask is never mistaken for a schedule and a key stays a key.
+    ``set_hyperparams`` checks new concrete values with the factory's own rules. Stored values are ``dtype`` (float32) whatever the params' dtype, so
     ``b2=0.999`` stays 0.999 next to bfloat16 params.
 
     Args:
         factory: a function returning a ``GradientTransformation``, e.g. ``optfn.adam``
             or ``optax.adam``.
+        static_args: names passed to the factory as they are, never stored (as in optax).
+        hyperparam_dtype: the dtype of the stored values; ``None`` means float32 (optax's
+            ``None`` means the params' dtype, which turns ``b2=0.999`` into 1.0 in bf16).
         hyperparams: the names to store, instead of the rule above.
-        dtype: the dtype of the stored values.
 
     Returns:
         A function with ``factory``'s arguments that returns a
@@ -146,10 +190,15 @@ def inject_hyperparams(
     if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in signature.parameters.values()):
         raise TypeError(f"{fn}: factories taking *args are not supported; give the hyperparameters by name.")
     listed = None if hyperparams is None else tuple(hyperparams)
-    if listed is not None:
-        unknown = [h for h in listed if h not in signature.parameters]
-        if unknown:
-            raise TypeError(f"{fn}: hyperparams {unknown} are not arguments of {name}; it takes {list(signature.parameters)}.")
+    if isinstance(static_args, str):
+        static_args = (static_args,)
+    keep = tuple(static_args)
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
+    for what, names in (("hyperparams", listed or ()), ("static_args", keep)):
+        unknown = [h for h in names if h not in signature.parameters]
+        if unknown and not accepts_any:  # a wrong name is a wrong value: ValueError, as in optax
+            raise ValueError(f"{fn}: {what} {unknown} are not arguments of {name}; it takes {list(signature.parameters)}.")
+    dtype = jnp.dtype(jnp.float32 if hyperparam_dtype is None else hyperparam_dtype)
 
     @functools.wraps(factory)
     def build(*args, **kwargs) -> GradientTransformation:
@@ -167,6 +216,8 @@ def inject_hyperparams(
         defaults = {k: p.default for k, p in signature.parameters.items()}
 
         def kind(arg, value):
+            if arg in keep:
+                return "static"
             if listed is None:
                 return _kind(arg, value, defaults.get(arg), explicit=False)
             return _kind(arg, value, defaults.get(arg), explicit=True) if arg in listed else "static"
@@ -176,7 +227,15 @@ def inject_hyperparams(
         values = {a: v for a, v in arguments.items() if kinds[a] == "value"}
         schedules = {a: v for a, v in arguments.items() if kinds[a] == "schedule"}
         functions = {a: v for a, v in arguments.items() if kinds[a] == "function"}
-        factory(**arguments)  # the factory's own checks run now, on the values given
+        at_start = {a: s(0) for a, s in schedules.items()}
+        # the factory's own checks run now, on the values given (schedules at step 0)
+        factory(**{**arguments, **at_start})
+
+        def check(changed: dict) -> None:
+            """The factory's checks on new concrete constants (``set_hyperparams``)."""
+            concrete = {a: v for a, v in changed.items() if not isinstance(v, jax.core.Tracer)}
+            if concrete:
+                factory(**{**arguments, **at_start, **concrete})
 
         def current(count, schedule_params):
             now = {a: s.replace(schedule_params[a])(count) for a, s in schedules.items()}
@@ -186,22 +245,24 @@ def inject_hyperparams(
         def init(params):
             count = zero_count()
             schedule_params = _as_dtype({a: s.params for a, s in schedules.items()}, dtype)
+            schedule_params.update({a: {} for a in functions})  # no parameters to change
             stored = _as_dtype(values, dtype)
             now = current(count, schedule_params)
             inner = factory(**static, **stored, **now)
-            return InjectHyperparamsState(count, stored, schedule_params, now, inner.init(params))
+            return InjectHyperparamsState(count, {**stored, **now}, schedule_params, inner.init(params),
+                                          _Checker(check))
 
         def update(updates, state, params=None, **extra_args):
             _check.state_type(fn, state, InjectHyperparamsState)
             now = current(state.count, state.schedule_params)
-            inner = factory(**static, **state.hyperparams, **now)
+            constants = {a: v for a, v in state.hyperparams.items() if a not in state.schedule_params}
+            inner = factory(**static, **constants, **now)
             if _takes_extra_args(inner.update):
                 updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
             else:
                 updates, inner_state = inner.update(updates, state.inner_state, params)
-            new_state = InjectHyperparamsState(
-                safe_increment(state.count), state.hyperparams, state.schedule_params, now, inner_state
-            )
+            new_state = InjectHyperparamsState(safe_increment(state.count), {**constants, **now},
+                                               state.schedule_params, inner_state, state.check)
             return updates, new_state
 
         return GradientTransformation(init, update)
@@ -266,7 +327,7 @@ def get_hyperparams(state) -> dict:
         raise ValueError(_NO_PARTS.format(fn="get_hyperparams"))
     out = {}
     for part in parts:
-        found = {**_flat(part.hyperparams), **part.scheduled}
+        found = _flat(part.hyperparams)
         found.update({f"{a}/{k}" if k else a: v for a, p in part.schedule_params.items() for k, v in _flat(p).items()})
         twice = sorted(set(found) & set(out))
         if twice:
@@ -336,7 +397,8 @@ def set_hyperparams(state, values: Optional[Mapping[str, Any]] = None, /, **kwar
     if not parts:
         raise ValueError(_NO_PARTS.format(fn="set_hyperparams"))
     settable = [
-        set(_flat(p.hyperparams)) | {f"{a}/{k}" for a, q in p.schedule_params.items() for k in _flat(q)} for p in parts
+        {k for k in _flat(p.hyperparams) if k.split("/")[0] not in p.schedule_params}
+        | {f"{a}/{k}" for a, q in p.schedule_params.items() for k in _flat(q)} for p in parts
     ]
     for key in changes:
         owners = [i for i, keys in enumerate(settable) if key in keys]
@@ -347,7 +409,7 @@ def set_hyperparams(state, values: Optional[Mapping[str, Any]] = None, /, **kwar
             )
         if owners:
             continue
-        if any(key in p.scheduled for p in parts):
+        if any(key in p.schedule_params for p in parts):
             own = sorted(k for keys in settable for k in keys if k.startswith(key + "/"))
             raise ValueError(
                 f"set_hyperparams: {key} follows a schedule, so its value cannot be set. "
@@ -360,10 +422,25 @@ def set_hyperparams(state, values: Optional[Mapping[str, Any]] = None, /, **kwar
             f"{sorted(set().union(*settable))}."
         )
 
+    for p in parts:
+        constants = {k: v for k, v in changes.items() if k in p.hyperparams and k not in p.schedule_params}
+        if p.check is not None and constants:
+            try:
+                p.check(constants)
+            except (ValueError, TypeError) as e:
+                raise type(e)(f"set_hyperparams: {e}") from None
+        for key, v in changes.items():  # a schedule's parameters: finite numbers
+            if "/" in key and key.split("/")[0] in p.schedule_params:
+                _check.hyperparameter("set_hyperparams", key, v)
+                if key.split("/")[0] == "learning_rate" and key.endswith("value"):
+                    _check.hyperparameter("set_hyperparams", key, v, low=0.0,
+                                          hint="A negative learning rate climbs the loss.")
+
     def replace(part):
         if not isinstance(part, InjectHyperparamsState):
             return part
         schedule_params = {a: _set_in(q, a, changes) for a, q in part.schedule_params.items()}
-        return part._replace(hyperparams=_set_in(part.hyperparams, "", changes), schedule_params=schedule_params)
+        constants = {a: v for a, v in changes.items() if a not in part.schedule_params}
+        return part._replace(hyperparams=_set_in(part.hyperparams, "", constants), schedule_params=schedule_params)
 
     return jax.tree.map(replace, state, is_leaf=lambda x: isinstance(x, InjectHyperparamsState))

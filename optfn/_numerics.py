@@ -9,18 +9,37 @@ bias corrections and hyperparameters such as ``b2 = 0.999`` are evaluated in flo
 import jax
 import jax.numpy as jnp
 
-_INT32_MAX = jnp.iinfo(jnp.int32).max
-
-
 def safe_increment(count: jax.Array) -> jax.Array:
-    """``count + 1`` that stays at the int32 maximum instead of wrapping to negative.
+    """``count + 1`` that stays at its dtype's maximum instead of wrapping around.
+
+    Integer counts saturate at their own dtype's maximum (int8 at 127, int32 at
+    2**31 - 1), float counts at the largest finite value; the dtype is kept. Booleans,
+    complex numbers and other dtypes raise ``TypeError``.
 
     Example:
         >>> import jax.numpy as jnp, optfn
-        >>> print(optfn.safe_increment(jnp.int32(2**31 - 1)))
-        2147483647
+        >>> print(optfn.safe_increment(jnp.int32(2**31 - 1)), optfn.safe_increment(jnp.int8(127)))
+        2147483647 127
     """
-    return jnp.where(count < _INT32_MAX, count + 1, _INT32_MAX).astype(jnp.int32)
+    count = jnp.asarray(count)
+    dtype = count.dtype
+    if jnp.issubdtype(dtype, jnp.integer) and dtype != jnp.bool_:
+        top = jnp.iinfo(dtype).max
+    elif jnp.issubdtype(dtype, jnp.floating):
+        top = jnp.finfo(dtype).max
+    else:
+        raise TypeError(f"safe_increment: count must be an integer or float array, got dtype {dtype}; "
+                        "step counters are int32 (jnp.zeros([], jnp.int32)).")
+    top = jnp.asarray(top, dtype)
+    return jnp.where(count < top, count + jnp.asarray(1, dtype), top)
+
+
+def abs_sq(x) -> jax.Array:
+    """``|x|**2``: ``x * x`` for real ``x``, ``(conj(x) * x).real`` for complex ``x`` (a second
+    moment must be real and non-negative; ``x * x`` of a complex number is neither)."""
+    if jnp.iscomplexobj(x):  # kept in x's dtype (zero imaginary part), as optax's moments are
+        return (jnp.conj(x) * x).real.astype(x.dtype)
+    return x * x
 
 
 def zero_count() -> jax.Array:

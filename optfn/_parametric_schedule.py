@@ -28,7 +28,8 @@ class ParametricSchedule:
         0.25 1.0
     """
 
-    __slots__ = ("value_fn", "params")
+    # __weakref__: jax.jit and jax.eval_shape keep weak references to the callables they trace
+    __slots__ = ("value_fn", "params", "__weakref__")
 
     def __init__(self, value_fn: Callable[[Any, Any], jax.Array], params: Mapping[str, Any]):
         if not callable(value_fn):

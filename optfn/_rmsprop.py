@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from . import _check
 from ._base import GradientTransformation, identity
 from ._chain import chain
-from ._numerics import as_dtype, bias_correction, compute_dtype, full_like, map_leaves, safe_increment, zero_count
+from ._numerics import abs_sq, as_dtype, bias_correction, compute_dtype, full_like, map_leaves, safe_increment, zero_count
 from ._scale import scale_by_learning_rate
 from ._sgd import trace
 
@@ -82,7 +82,7 @@ def scale_by_rms(
         def leaf(g, s):
             ct = compute_dtype(g.dtype)
             d, g32 = as_dtype(decay, ct), g.astype(ct)
-            new_s = d * s.astype(ct) + (1 - d) * g32 * g32
+            new_s = d * s.astype(ct) + (1 - d) * abs_sq(g32)
             s_hat = new_s / _bias(decay, count, ct) if bias_correction else new_s
             u = g32 / _denominator(s_hat, as_dtype(eps, ct), eps_in_sqrt)
             return u.astype(g.dtype), new_s.astype(s.dtype)
@@ -138,12 +138,12 @@ def scale_by_stddev(
             ct = compute_dtype(g.dtype)
             d, g32 = as_dtype(decay, ct), g.astype(ct)
             new_m = d * m.astype(ct) + (1 - d) * g32
-            new_s = d * s.astype(ct) + (1 - d) * g32 * g32
+            new_s = d * s.astype(ct) + (1 - d) * abs_sq(g32)
             m_hat, s_hat = new_m, new_s
             if bias_correction:
                 bc = _bias(decay, count, ct)
                 m_hat, s_hat = new_m / bc, new_s / bc
-            u = g32 / _denominator(s_hat - m_hat * m_hat, as_dtype(eps, ct), eps_in_sqrt)
+            u = g32 / _denominator(s_hat - abs_sq(m_hat), as_dtype(eps, ct), eps_in_sqrt)
             return u.astype(g.dtype), new_m.astype(m.dtype), new_s.astype(s.dtype)
 
         updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)

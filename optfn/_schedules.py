@@ -40,7 +40,7 @@ def _steps(fn: str, name: str, value, *, positive: bool = True) -> int:
 
 def _progress(step, begin: int, steps: int, staircase: bool = False):
     """Steps since ``begin`` (clipped at 0) divided by ``steps``, in float32."""
-    p = jnp.maximum(_f32(step) - begin, 0) / steps
+    p = jnp.maximum(_f32(step) - float(begin), 0) / float(steps)  # floats: counts past int32 are fine
     return jnp.floor(p) if staircase else p
 
 
@@ -253,10 +253,10 @@ def warmup_cosine_decay(init_value, peak_value, warmup_steps: int, decay_steps: 
         _check.hyperparameter(fn, name, v)
     warmup = _steps(fn, "warmup_steps", warmup_steps, positive=False)
     total = _steps(fn, "decay_steps", decay_steps)
-    if warmup > total:
+    if warmup >= total:  # as in optax: no room left for the cosine part
         raise ValueError(
-            f"{fn}: warmup_steps={warmup} exceeds decay_steps={total}; decay_steps counts the "
-            "warm-up too, so pass decay_steps >= warmup_steps."
+            f"{fn}: warmup_steps={warmup} must be below decay_steps={total}; decay_steps counts the "
+            "warm-up too, so pass decay_steps > warmup_steps."
         )
 
     def warmup_cosine_decay(p, step):

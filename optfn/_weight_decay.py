@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import _check
 from ._base import EmptyState, GradientTransformation
@@ -20,6 +21,16 @@ def _mask_leaves(fn, mask, params):
             f"prefix of it), got {mask_def} for params {jax.tree.structure(params)}: {e}"
         ) from None
     return mask_leaves, mask_def, subtrees
+
+
+def _is_zero(value) -> bool:
+    """A concrete rate of exactly 0 (Python number or concrete array); traced: unknown."""
+    if isinstance(value, jax.core.Tracer):
+        return False
+    try:
+        return bool(np.all(np.asarray(value) == 0))
+    except Exception:
+        return False
 
 
 def add_decayed_weights(weight_decay=0.0, mask=None) -> "GradientTransformation":
@@ -65,6 +76,8 @@ def add_decayed_weights(weight_decay=0.0, mask=None) -> "GradientTransformation"
         return EmptyState()
 
     def update(updates, state, params=None):
+        if params is None and _is_zero(weight_decay):
+            return updates, state  # nothing to decay: a rate of exactly 0 needs no params
         if params is None:
             raise ValueError(
                 f"{fn}: update needs the current params to decay them; call "

@@ -256,7 +256,7 @@ def test_bad_input_gives_clear_errors():
         optfn.get_hyperparams(optfn.adam(1e-3).init(PARAMS))
     with pytest.raises(ValueError, match="learning_rate must lie in"):  # adam's own check, at construction
         optfn.inject_hyperparams(optfn.adam)(learning_rate=-1.0)
-    with pytest.raises(TypeError, match=r"hyperparams \['lr'\] are not arguments of adam"):
+    with pytest.raises(ValueError, match=r"hyperparams \['lr'\] are not arguments of adam"):
         optfn.inject_hyperparams(optfn.adam, hyperparams=["lr"])
     with pytest.raises(TypeError, match="inject_hyperparams\\(adam\\): missing a required argument: 'learning_rate'"):
         optfn.inject_hyperparams(optfn.adam)(b1=0.9)

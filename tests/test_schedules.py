@@ -101,7 +101,7 @@ def test_schedule_drives_an_optimizer():
     (lambda: optfn.cosine_decay(1.0, 2.5), TypeError, r"decay_steps must be a Python int"),
     (lambda: optfn.piecewise_constant(1.0, {200: 0.1, 100: 0.5}), ValueError, r"boundaries must be in ascending order, got \[200, 100\]"),
     (lambda: optfn.piecewise_constant(1.0, {-5: 0.1}), ValueError, r"boundary must be >= 0, got boundary=-5"),
-    (lambda: optfn.warmup_cosine_decay(0.0, 1.0, 100, 50), ValueError, r"warmup_steps=100 exceeds decay_steps=50"),
+    (lambda: optfn.warmup_cosine_decay(0.0, 1.0, 100, 50), ValueError, r"warmup_steps=100 must be below decay_steps=50"),
     (lambda: optfn.join_schedules([optfn.constant(1.0)], [10]), ValueError, r"one boundary fewer than schedules"),
     (lambda: optfn.per_epoch(optfn.constant(1.0), 0), ValueError, r"steps_per_epoch must be > 0"),
     (lambda: optfn.linear(float("nan"), 0.0, 10), ValueError, r"linear: init_value must be finite"),
