@@ -280,9 +280,20 @@ def _key(path) -> str:
     return "/".join(parts)
 
 
+def _is_variable(x) -> bool:
+    """A flax nnx ``Variable`` (``nnx.Optimizer`` wraps each state leaf in one)."""
+    return type(x).__module__.startswith("flax.nnx") and hasattr(x, "get_value")
+
+
+def _unwrap(x):
+    return x.get_value() if _is_variable(x) else x
+
+
 def _flat(tree) -> dict:
-    """``{"learning_rate/peak_value": leaf, ...}`` for a dict of (nested) values."""
-    return {_key(path): leaf for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+    """``{"learning_rate/peak_value": leaf, ...}`` for a dict of (nested) values; a flax
+    nnx Variable counts as the value it holds, so names are the same everywhere."""
+    return {_key(path): _unwrap(leaf)
+            for path, leaf in jax.tree_util.tree_flatten_with_path(tree, is_leaf=_is_variable)[0]}
 
 
 def _parts(state) -> list:
@@ -354,11 +365,14 @@ def _converted(key: str, old: jax.Array, value) -> jax.Array:
 
 
 def _set_in(tree, key_prefix: str, changes: Mapping[str, Any]):
-    leaves_with_paths, treedef = jax.tree_util.tree_flatten_with_path(tree)
+    leaves_with_paths, treedef = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_is_variable)
     leaves = []
     for path, leaf in leaves_with_paths:
         key = "/".join(k for k in (key_prefix, _key(path)) if k)
-        leaves.append(_converted(key, leaf, changes[key]) if key in changes else leaf)
+        if key in changes:
+            new = _converted(key, _unwrap(leaf), changes[key])
+            leaf = leaf.replace(new) if _is_variable(leaf) else new
+        leaves.append(leaf)
     return jax.tree.unflatten(treedef, leaves)
 
 

@@ -144,3 +144,19 @@ def test_optax_schedule_names_resolve_to_optfn_schedules():
 def test_stateless_transforms_accept_none_as_their_state_as_in_optax():
     updates, state = optfn.clip_by_global_norm(1.0).update({"a": jnp.array([3.0, 4.0])}, None)
     np.testing.assert_allclose(updates["a"], [0.6, 0.8], rtol=1e-6)
+
+
+def test_hyperparameter_names_are_the_same_under_flax_nnx():
+    nnx = pytest.importorskip("flax.nnx")
+    model = nnx.Linear(2, 3, rngs=nnx.Rngs(0))
+    opt = nnx.Optimizer(model, optfn.inject_hyperparams(optfn.adam)(learning_rate=0.1), wrt=nnx.Param)
+    assert sorted(optfn.get_hyperparams(opt.opt_state)) == ["b1", "b2", "eps", "eps_root", "learning_rate"]
+    opt.opt_state = optfn.set_hyperparams(opt.opt_state, b1=0.8, learning_rate=0.01)
+
+    @nnx.jit
+    def step(model, opt, x):
+        opt.update(model, nnx.grad(lambda m: jnp.sum(m(x) ** 2))(model))
+
+    step(model, opt, jnp.ones((4, 2)))
+    hp = optfn.get_hyperparams(opt.opt_state)
+    np.testing.assert_allclose([hp["b1"], hp["learning_rate"]], [0.8, 0.01], rtol=1e-6)
