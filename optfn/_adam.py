@@ -180,8 +180,10 @@ def adamw(
     )
 
 
-def nadam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Optional[Any] = None) -> GradientTransformation:
-    r"""NAdam: Adam with Nesterov momentum, ``adam(..., nesterov=True)``.
+def nadam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Optional[Any] = None, *,
+          nesterov: bool = True) -> GradientTransformation:
+    r"""NAdam: Adam with Nesterov momentum, ``adam(..., nesterov=True)`` (optax's signature:
+    ``nesterov=False`` is plain Adam).
 
     Example:
         >>> import jax.numpy as jnp, optfn
@@ -192,4 +194,4 @@ def nadam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Opt
     References:
         Dozat, *Incorporating Nesterov Momentum into Adam*, ICLR workshop 2016.
     """
-    return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=True)
+    return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov)

@@ -5,21 +5,28 @@ import jax.numpy as jnp
 
 from . import _check
 from ._base import EmptyState, GradientTransformation
-from ._numerics import as_dtype, compute_dtype
+from ._numerics import abs_sq, as_dtype, compute_dtype
 
 
-def global_norm(tree) -> jax.Array:
-    """The L2 norm of all leaves together, ``sqrt(sum_i sum(x_i**2))``, in float32 or wider.
+def global_norm(updates) -> jax.Array:
+    """The L2 norm of all leaves together, ``sqrt(sum_i sum(|x_i|**2))``, in float32 or wider.
+
+    Leaves may be arrays, Python numbers or lists; integer leaves are summed in float32
+    (their squares would overflow), complex ones by their modulus.
 
     Example:
         >>> import jax.numpy as jnp, optfn
         >>> optfn.global_norm({"a": jnp.array([3.0]), "b": jnp.array([4.0])})
         Array(5., dtype=float32)
     """
-    leaves = [x.astype(compute_dtype(x.dtype)) for x in jax.tree.leaves(tree)]
+    leaves = [jnp.asarray(x) for x in jax.tree.leaves(updates)]  # Python numbers and lists too
     if not leaves:
         return jnp.zeros([], jnp.float32)
-    total = sum(jnp.sum(x * x).astype(leaves[0].dtype) for x in leaves)
+    # integers and bools in float32 (an int32 square overflows); complex leaves by |x|**2
+    wide = [x.astype(jnp.float32) if not jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(compute_dtype(x.dtype))
+            for x in leaves]
+    real = jnp.result_type(*[jnp.real(x).dtype for x in wide])
+    total = sum(jnp.sum(jnp.real(abs_sq(x))).astype(real) for x in wide)
     return jnp.sqrt(total)
 
 

@@ -16,7 +16,7 @@ schedule of epochs into one of steps.
 """
 
 import numbers
-from typing import Callable, Mapping, Sequence
+from typing import Optional, Callable, Mapping, Sequence
 
 import jax.numpy as jnp
 
@@ -78,21 +78,27 @@ def linear(init_value, end_value, transition_steps: int, transition_begin: int =
         >>> print([float(s(t)) for t in (0, 2, 4, 8)])
         [1.0, 0.5, 0.0, 0.0]
     """
-    return polynomial(init_value, end_value, 1.0, transition_steps, transition_begin, _fn="linear")
+    return _polynomial("linear", init_value, end_value, 1.0, transition_steps, transition_begin)
 
 
-def polynomial(init_value, end_value, power, transition_steps: int, transition_begin: int = 0, *, _fn="polynomial") -> ParametricSchedule:
-    r"""``v(t) = b + (a - b) * (1 - clip((t - begin) / steps, 0, 1)) ** power``.
+def polynomial(init_value, end_value, power, transition_steps: int, transition_begin: int = 0) -> ParametricSchedule:
+    r"""``v(t) = b + (a - b) * (1 - clip((t - begin) / steps, 0, 1)) ** power``, ``power >= 0``.
 
     Example:
         >>> import optfn
         >>> print(float(optfn.polynomial(1.0, 0.0, 2.0, transition_steps=10)(5)))
         0.25
     """
-    for name, v in (("init_value", init_value), ("end_value", end_value), ("power", power)):
-        _check.hyperparameter(_fn, name, v)
-    steps = _steps(_fn, "transition_steps", transition_steps)
-    begin = _steps(_fn, "transition_begin", transition_begin, positive=False)
+    return _polynomial("polynomial", init_value, end_value, power, transition_steps, transition_begin)
+
+
+def _polynomial(fn, init_value, end_value, power, transition_steps, transition_begin) -> ParametricSchedule:
+    for name, v in (("init_value", init_value), ("end_value", end_value)):
+        _check.hyperparameter(fn, name, v)
+    _check.hyperparameter(fn, "power", power, low=0.0,  # a negative power divides by zero at the end
+                          hint="A negative power is infinite at the end of the transition; pass power >= 0.")
+    steps = _steps(fn, "transition_steps", transition_steps)
+    begin = _steps(fn, "transition_begin", transition_begin, positive=False)
 
     def polynomial(p, step):
         frac = 1 - jnp.minimum(_progress(step, begin, steps), 1)
@@ -184,7 +190,7 @@ def inverse_sqrt_decay(init_value, k=1.0, transition_steps: int = 1) -> Parametr
     return ParametricSchedule(inverse_sqrt_decay, {"init_value": init_value, "k": k})
 
 
-def piecewise_constant(init_value, boundaries_and_scales: Mapping[int, float]) -> ParametricSchedule:
+def piecewise_constant(init_value, boundaries_and_scales: Optional[Mapping[int, float]] = None) -> ParametricSchedule:
     r"""A different rate per stage: from step ``b_i`` on, the value is multiplied by ``s_i``.
 
     ``v(t) = a0 * prod_{i: b_i <= t} s_i``. Boundaries are ascending non-negative ints.
@@ -197,6 +203,7 @@ def piecewise_constant(init_value, boundaries_and_scales: Mapping[int, float]) -
     """
     fn = "piecewise_constant"
     _check.hyperparameter(fn, "init_value", init_value)
+    boundaries_and_scales = {} if boundaries_and_scales is None else boundaries_and_scales  # None: constant
     bounds = [_steps(fn, "boundary", b, positive=False) for b in boundaries_and_scales]
     if bounds != sorted(bounds):
         raise ValueError(f"{fn}: boundaries must be in ascending order, got {bounds}; list the stages in order.")
@@ -224,7 +231,8 @@ def cosine_decay(init_value, decay_steps: int, alpha=0.0, exponent=1.0) -> Param
     """
     fn = "cosine_decay"
     _check.hyperparameter(fn, "init_value", init_value)
-    _check.hyperparameter(fn, "alpha", alpha)
+    _check.hyperparameter(fn, "alpha", alpha, low=0.0, high=1.0,
+                          hint="alpha is the final value as a fraction of init_value; above 1 the schedule rises.")
     _check.hyperparameter(fn, "exponent", exponent)
     steps = _steps(fn, "decay_steps", decay_steps)
 
