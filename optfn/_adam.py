@@ -64,6 +64,8 @@ def scale_by_adam(
         Kingma and Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015;
         Dozat, *Incorporating Nesterov Momentum into Adam*, 2016.
     """
+    _check.flag("scale_by_adam", "nesterov", nesterov)
+    _check.dtype_arg("scale_by_adam", "mu_dtype", mu_dtype)
     fn = "scale_by_adam"
     _check_adam_args(fn, b1, b2, eps, eps_root)
     mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
@@ -129,6 +131,9 @@ def adam(
         >>> print(updates)
         [-0.1  0.1]
     """
+    _check.learning_rate("adam", learning_rate)
+    _check.flag("adam", "nesterov", nesterov)
+    _check.dtype_arg("adam", "mu_dtype", mu_dtype)
     return chain(
         scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
         scale_by_learning_rate(learning_rate),
@@ -173,6 +178,9 @@ def adamw(
     References:
         Loshchilov and Hutter, *Decoupled Weight Decay Regularization*, ICLR 2019.
     """
+    _check.learning_rate("adamw", learning_rate)
+    _check.flag("adamw", "nesterov", nesterov)
+    _check.dtype_arg("adamw", "mu_dtype", mu_dtype)
     return chain(
         scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
         add_decayed_weights(weight_decay, mask),
@@ -194,4 +202,7 @@ def nadam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Opt
     References:
         Dozat, *Incorporating Nesterov Momentum into Adam*, ICLR workshop 2016.
     """
+    _check.learning_rate("nadam", learning_rate)
+    _check.flag("nadam", "nesterov", nesterov)
+    _check.dtype_arg("nadam", "mu_dtype", mu_dtype)
     return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov)

@@ -27,6 +27,7 @@ def apply_updates(params, updates):
         {'w': Array([1.5, 1.5], dtype=bfloat16)}
     """
     _check.same_structure("apply_updates", "updates", updates, "params", params)
+    _check.float_params("apply_updates", params)
 
     def add(p, u):
         if p is None:

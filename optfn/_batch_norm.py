@@ -34,6 +34,9 @@ class BatchNormState(NamedTuple):
 
 
 def _feature_shape(fn: str, num_features) -> tuple:
+    if not isinstance(num_features, (int, tuple, list)) or isinstance(num_features, bool):
+        raise TypeError(f"{fn}: num_features must be a positive int or a tuple of them (the size of the "
+                        f"feature axis), got num_features={num_features!r}; e.g. batch_norm_init(64).")
     shape = (num_features,) if isinstance(num_features, int) else tuple(num_features)
     if not shape or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape):
         raise ValueError(f"{fn}: num_features must be a positive int or a tuple of them, got {num_features!r}.")
@@ -78,7 +81,14 @@ def _axes(fn: str, axis, ndim: int) -> tuple:
 
 def _axis_size(axis_name) -> int:
     names = (axis_name,) if isinstance(axis_name, str) else tuple(axis_name)
-    return math.prod(jax.lax.axis_size(n) for n in names)
+    try:
+        return math.prod(jax.lax.axis_size(n) for n in names)
+    except NameError:
+        raise ValueError(
+            f"batch_norm: axis_name={axis_name!r} is not bound here. Call batch_norm inside "
+            f"jax.vmap(..., axis_name={names[0]!r}) or a shard_map over a mesh with that axis, or "
+            "pass axis_name=None for the statistics of this batch alone."
+        ) from None
 
 
 def _check_shapes(fn, params, state, x, axes, features):
@@ -101,20 +111,23 @@ def _moments(xc, w, reduce, axis_name, variance):
         sums = [jnp.sum(v if w is None else v * w, axis=reduce, keepdims=True) for v in values]
         return sums if axis_name is None else jax.lax.psum(sums, axis_name)
 
+    n = None
     if w is None:
         count = math.prod(xc.shape[i] for i in reduce) * (1 if axis_name is None else _axis_size(axis_name))
     else:
+        if axis_name is not None:
+            _axis_size(axis_name)
         (n,) = totals(jnp.ones_like(xc))
         count = jnp.maximum(n, 1)
 
     if variance == "fast":  # E[x^2] - E[x]^2 in one pass: loses digits when |mean| >> std
         s1, s2 = totals(xc, xc * xc)
         mean = s1 / count
-        return mean, jnp.maximum(s2 / count - mean * mean, 0), count
+        return mean, jnp.maximum(s2 / count - mean * mean, 0), count, n
     (s1,) = totals(xc)  # two passes: the mean, then the mean squared deviation from it
     mean = s1 / count
     (s2,) = totals(jnp.square(xc - mean))
-    return mean, s2 / count, count
+    return mean, s2 / count, count, n
 
 
 _BATCH_OF_ONE = (
@@ -178,7 +191,8 @@ def batch_norm(
             ``"fast"``). Leave ``None`` under an ensemble
             ``vmap`` (one model per trial): each member keeps its own statistics.
         mask: bools broadcastable to ``x``; only ``True`` positions count in the
-            statistics (padding).
+            statistics (a feature with no ``True`` position is normalised with the running
+            averages, which it leaves unchanged); for padding.
         running_var: ``"biased"`` stores the batch variance as normalised (flax,
             haiku); ``"unbiased"`` stores ``var * m / (m - 1)`` (PyTorch).
         variance: ``"two_pass"`` or ``"fast"``, see above.
@@ -234,7 +248,13 @@ def batch_norm(
         elif math.prod(x.shape[i] for i in reduce) * (1 if axis_name is None else _axis_size(axis_name)) < 2:
             n = math.prod(x.shape[i] for i in reduce)
             raise ValueError(_BATCH_OF_ONE.format(shape=tuple(x.shape), axes=axes, n=n))
-        mean, var, count = _moments(xc, w, reduce, axis_name, variance)
+        mean, var, count, present = _moments(xc, w, reduce, axis_name, variance)
+        empty = None
+        if present is not None:  # a feature the mask leaves empty has no batch statistics:
+            # normalise it with the running averages and leave them as they are
+            empty = present == 0
+            mean = jnp.where(empty, state.mean.reshape(bshape).astype(ct), mean)
+            var = jnp.where(empty, state.var.reshape(bshape).astype(ct), var)
     else:
         mean, var = state.mean.reshape(bshape).astype(ct), state.var.reshape(bshape).astype(ct)
 
@@ -255,7 +275,8 @@ def batch_norm(
     m = as_dtype(momentum, jnp.float32)
 
     def average(old, new):
-        return m * old + (1 - m) * new.reshape(features)
+        new = m * old + (1 - m) * new.reshape(features)
+        return new if empty is None else jnp.where(empty.reshape(features), old, new)
 
     new_state = BatchNormState(average(state.mean, mean), average(state.var, var), safe_increment(state.count))
     return y, new_state

@@ -41,6 +41,8 @@ def hyperparameter(
     arr = np.asarray(value)
     if not np.issubdtype(arr.dtype, np.number):
         raise TypeError(f"{fn}: {name} must be numeric, got {name}={value!r}.")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{fn}: {name} must be a real number, got {name}={value!r}; pass its real value.")
     arr = arr.astype(np.float64)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{fn}: {name} must be finite, got {name}={value!r}.")
@@ -54,6 +56,33 @@ def hyperparameter(
             f"{fn}: {name} must lie in {interval}, got {name}={value!r}."
             + (f" {hint}" if hint else "")
         )
+
+
+def flag(fn: str, name: str, value: Any) -> None:
+    """A structural switch must be a real bool: ``nesterov="no"`` is truthy, not False."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{fn}: {name} must be True or False, got {name}={value!r}.")
+
+
+def dtype_arg(fn: str, name: str, value: Any) -> None:
+    """``None`` or a floating (or complex) dtype for a moment; an integer one would truncate."""
+    if value is None:
+        return
+    try:
+        dtype = jnp.dtype(value)
+    except TypeError:
+        raise TypeError(f"{fn}: {name} must be None or a dtype such as jnp.float32 or jnp.bfloat16, "
+                        f"got {name}={value!r}.") from None
+    if not jnp.issubdtype(dtype, jnp.inexact):
+        raise TypeError(f"{fn}: {name} must be a floating dtype (jnp.float32, jnp.bfloat16, ...), got "
+                        f"{name}={value!r}; an integer moment would be truncated to zero.")
+
+
+def learning_rate(fn: str, value: Any) -> None:
+    """A learning rate is required by every alias but adadelta (where None means 1.0)."""
+    if value is None:
+        raise TypeError(f"{fn}: learning_rate is required, got learning_rate=None; pass a number, an "
+                        "array or a schedule, e.g. 1e-3.")
 
 
 def decay_rate(fn: str, name: str, value: Any, *, high_open: bool = False) -> None:
@@ -102,6 +131,12 @@ def same_structure(fn: str, got_name: str, got, want_name: str, want) -> None:
             + "). Pass gradients with exactly the structure of the params the state "
             "was initialised with, or call init again with the new params."
         )
+    if got_name == "updates":  # gradients of integer leaves are not defined: updates would be 0
+        ints = [f"{p or '<root>'} ({jnp.result_type(a)})" for p, a in zip(_paths(got), jax.tree.leaves(got))
+                if not jnp.issubdtype(jnp.result_type(a), jnp.inexact)]
+        if ints:
+            raise TypeError(f"{fn}: updates must be floating point, got {_listing(ints)}. Cast the "
+                            "gradients with .astype(jnp.float32) (an integer update rounds to zero).")
     bad = [
         f"{p}: {jnp.shape(a)} vs {jnp.shape(b)}"
         for p, a, b in zip(_paths(got), jax.tree.leaves(got), jax.tree.leaves(want))

@@ -40,6 +40,8 @@ def ema(decay, debias: bool = True, accumulator_dtype: Optional[Any] = None) -> 
         >>> print(t.update(jnp.ones(1), t.init(jnp.zeros(1)))[0])
         [0.1]
     """
+    _check.flag("ema", "debias", debias)
+    _check.dtype_arg("ema", "accumulator_dtype", accumulator_dtype)
     _check.decay_rate("ema", "decay", decay, high_open=True)
     acc_dtype = None if accumulator_dtype is None else jnp.dtype(accumulator_dtype)
 

@@ -29,7 +29,8 @@ class ScaleByStddevState(NamedTuple):
 
 
 def _check_rms_args(fn, decay, eps, initial_scale):
-    _check.decay_rate(fn, "decay", decay)
+    # decay=1 never updates the average: with initial_scale=0 the first step is g / sqrt(eps)
+    _check.decay_rate(fn, "decay", decay, high_open=True)
     _check.non_negative(fn, "eps", eps)
     _check.non_negative(fn, "initial_scale", initial_scale)
 
@@ -66,6 +67,8 @@ def scale_by_rms(
     References:
         Hinton, *Neural Networks for Machine Learning*, lecture 6e, 2012.
     """
+    _check.flag("scale_by_rms", "eps_in_sqrt", eps_in_sqrt)
+    _check.flag("scale_by_rms", "bias_correction", bias_correction)
     fn = "scale_by_rms"
     _check_rms_args(fn, decay, eps, initial_scale)
 
@@ -119,6 +122,8 @@ def scale_by_stddev(
     References:
         Graves, *Generating sequences with recurrent neural networks*, 2013, eq. 38.
     """
+    _check.flag("scale_by_stddev", "eps_in_sqrt", eps_in_sqrt)
+    _check.flag("scale_by_stddev", "bias_correction", bias_correction)
     fn = "scale_by_stddev"
     _check_rms_args(fn, decay, eps, initial_scale)
 
@@ -185,6 +190,11 @@ def rmsprop(
         >>> opt.update(jnp.array([3.0]), opt.init(jnp.zeros(1)))[0].round(4)
         Array([-0.0316], dtype=float32)
     """
+    _check.learning_rate("rmsprop", learning_rate)
+    _check.flag("rmsprop", "eps_in_sqrt", eps_in_sqrt)
+    _check.flag("rmsprop", "centered", centered)
+    _check.flag("rmsprop", "nesterov", nesterov)
+    _check.flag("rmsprop", "bias_correction", bias_correction)
     scaling = scale_by_stddev if centered else scale_by_rms
     return chain(
         scaling(decay, eps, initial_scale, eps_in_sqrt, bias_correction),

@@ -3,10 +3,12 @@
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 from . import _check
 from ._base import EmptyState, GradientTransformation
 from ._numerics import as_dtype, compute_dtype, safe_increment, zero_count
+from ._parametric_schedule import ParametricSchedule
 
 
 class ScaleByScheduleState(NamedTuple):
@@ -49,6 +51,25 @@ def _is_rate_leaf(x) -> bool:
     return callable(x) or isinstance(x, (int, float, jax.Array)) or hasattr(x, "__array__")
 
 
+_PROBE_STEPS = (0, 10**9)  # the start, and past the end of any schedule's decay
+
+
+def _check_schedule(fn: str, schedule) -> None:
+    """A schedule used as a learning rate must not go negative: checked at its first step and
+    far past its end (an optfn schedule is monotone between them or constant there), when its
+    parameters are concrete."""
+    if any(isinstance(v, jax.core.Tracer) for v in jax.tree.leaves(schedule.params)):
+        return
+    for step in _PROBE_STEPS:
+        value = float(jnp.min(schedule(step)))
+        if not value >= 0:
+            raise ValueError(
+                f"{fn}: the learning-rate schedule {schedule!r} gives {value:g} at step {step}; a "
+                "learning rate must be >= 0 (a negative one climbs the loss). Pass end values >= 0, "
+                "or flip_sign=False to climb on purpose."
+            )
+
+
 def scale_by_learning_rate(learning_rate: Any = None, *, flip_sign: bool = True) -> GradientTransformation:
     """Scale by the negative learning rate: ``u -> -lr(t) * u``.
 
@@ -74,6 +95,7 @@ def scale_by_learning_rate(learning_rate: Any = None, *, flip_sign: bool = True)
         >>> t.update(g, t.init(g))[0]
         {'b': Array([-1.], dtype=float32), 'w': Array([-0.1, -0.1], dtype=float32)}
     """
+    _check.flag("scale_by_learning_rate", "flip_sign", flip_sign)
     fn = "scale_by_learning_rate"
     rates = 1.0 if learning_rate is None else learning_rate
     rate_leaves, rate_def = jax.tree.flatten(rates, is_leaf=_is_rate_leaf)
@@ -83,6 +105,8 @@ def scale_by_learning_rate(learning_rate: Any = None, *, flip_sign: bool = True)
                 fn, "learning_rate", r, low=0.0,
                 hint="To climb the objective instead, pass flip_sign=False.",
             )
+        elif isinstance(r, ParametricSchedule) and flip_sign:
+            _check_schedule(fn, r)
     scheduled = any(callable(r) for r in rate_leaves)
     sign = -1.0 if flip_sign else 1.0
     single = rate_def.num_leaves == 1 and rate_def.num_nodes == 1

@@ -124,6 +124,7 @@ def exponential_decay(
         >>> print([float(s(t)) for t in (0, 10, 20)])
         [1.0, 0.5, 0.25]
     """
+    _check.flag("exponential_decay", "staircase", staircase)
     fn = "exponential_decay"
     _check.hyperparameter(fn, "init_value", init_value)
     _check.hyperparameter(fn, "decay_rate", decay_rate, low=0.0, low_open=True)
@@ -155,6 +156,7 @@ def inverse_time_decay(init_value, decay_rate, transition_steps: int = 1, stairc
         >>> print([round(float(s(e)), 4) for e in (0, 1, 2)])
         [0.2, 0.1, 0.0667]
     """
+    _check.flag("inverse_time_decay", "staircase", staircase)
     fn = "inverse_time_decay"
     _check.hyperparameter(fn, "init_value", init_value)
     _check.hyperparameter(fn, "decay_rate", decay_rate, low=0.0, low_open=True)

@@ -47,6 +47,8 @@ def trace(decay, nesterov: bool = False, accumulator_dtype: Optional[Any] = None
         momentum in deep learning*, 2013; Bengio et al., *Advances in optimizing
         recurrent networks*, 2013.
     """
+    _check.flag("trace", "nesterov", nesterov)
+    _check.dtype_arg("trace", "accumulator_dtype", accumulator_dtype)
     _check.decay_rate("trace", "decay", decay)
     acc_dtype = None if accumulator_dtype is None else jnp.dtype(accumulator_dtype)
 
@@ -93,6 +95,9 @@ def sgd(learning_rate, momentum=None, nesterov: bool = False, accumulator_dtype:
         >>> u
         Array([-0.1, -0.1], dtype=float32)
     """
+    _check.learning_rate("sgd", learning_rate)
+    _check.flag("sgd", "nesterov", nesterov)
+    _check.dtype_arg("sgd", "accumulator_dtype", accumulator_dtype)
     return chain(
         identity() if momentum is None else trace(momentum, nesterov, accumulator_dtype),
         scale_by_learning_rate(learning_rate),
