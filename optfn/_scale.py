@@ -61,7 +61,8 @@ def _check_schedule(fn: str, schedule) -> None:
     if any(isinstance(v, jax.core.Tracer) for v in jax.tree.leaves(schedule.params)):
         return
     for step in _PROBE_STEPS:
-        value = float(jnp.min(schedule(step)))
+        with jax.ensure_compile_time_eval():  # concrete parameters: evaluate now, even under jit
+            value = float(jnp.min(schedule(step)))
         if not value >= 0:
             raise ValueError(
                 f"{fn}: the learning-rate schedule {schedule!r} gives {value:g} at step {step}; a "

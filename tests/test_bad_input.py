@@ -21,7 +21,7 @@ PARAMS = {"w": jnp.ones((2, 3)), "b": jnp.zeros(3)}
         (lambda: optfn.adam(-1e-3), r"learning_rate must lie in \[0, inf\).*flip_sign=False"),
         (lambda: optfn.sgd(0.1, momentum=1.2), r"trace: decay must lie in \[0, 1\], got decay=1.2"),
         (lambda: optfn.sgd(0.1, momentum=float("inf")), r"decay must be finite"),
-        (lambda: optfn.rmsprop(0.1, decay=-0.5), r"scale_by_rms: decay must lie in \[0, 1\]"),
+        (lambda: optfn.rmsprop(0.1, decay=-0.5), r"scale_by_rms: decay must lie in \[0, 1\)"),
         (lambda: optfn.rmsprop(0.1, centered=True, eps=-1.0), r"scale_by_stddev: eps"),
         (lambda: optfn.adagrad(0.1, initial_accumulator_value=-1.0), r"initial_accumulator_value=-1.0"),
         (lambda: optfn.adadelta(rho=2.0), r"scale_by_adadelta: rho must lie in \[0, 1\], got rho=2.0"),
