@@ -23,10 +23,11 @@ class ScaleByAdadeltaState(NamedTuple):
 def scale_by_adadelta(rho=0.9, eps=1e-6) -> GradientTransformation:
     r"""AdaDelta's scaling (Zeiler 2012, Algorithm 1).
 
-    .. math::
-        E[g^2]_t = \rho E[g^2]_{t-1} + (1-\rho) g_t^2, \quad
-        \Delta_t = \frac{\sqrt{E[\Delta^2]_{t-1} + \epsilon}}{\sqrt{E[g^2]_t + \epsilon}} g_t, \quad
-        E[\Delta^2]_t = \rho E[\Delta^2]_{t-1} + (1-\rho) \Delta_t^2
+    $$
+    E[g^2]_t = \rho E[g^2]_{t-1} + (1-\rho) g_t^2, \quad
+    \Delta_t = \frac{\sqrt{E[\Delta^2]_{t-1} + \epsilon}}{\sqrt{E[g^2]_t + \epsilon}} g_t, \quad
+    E[\Delta^2]_t = \rho E[\Delta^2]_{t-1} + (1-\rho) \Delta_t^2
+    $$
 
     The update is ``Delta`` (the parameter moves by ``-Delta`` once the learning rate
     flips the sign).
@@ -68,6 +69,7 @@ def scale_by_adadelta(rho=0.9, eps=1e-6) -> GradientTransformation:
         del params
         _check.state_type(fn, state, ScaleByAdadeltaState)
         _check.same_structure(fn, "updates", updates, "the state", state.e_g)
+        _check.hyper_shapes(fn, {"rho": rho, "eps": eps}, updates)
         updates, e_g, e_x = map_leaves(leaf, updates, state.e_g, state.e_x, n_out=3)
         return updates, ScaleByAdadeltaState(e_g, e_x)
 

@@ -33,9 +33,10 @@ def scale_by_adam(
 ) -> GradientTransformation:
     r"""Adam's scaling (Kingma & Ba, Algorithm 1), with bias correction.
 
-    .. math::
-        m_t = b_1 m_{t-1} + (1 - b_1) g_t, \quad v_t = b_2 v_{t-1} + (1 - b_2) g_t^2,
-        \quad u_t = \frac{m_t / (1 - b_1^t)}{\sqrt{v_t / (1 - b_2^t) + \epsilon_{root}} + \epsilon}
+    $$
+    m_t = b_1 m_{t-1} + (1 - b_1) g_t, \quad v_t = b_2 v_{t-1} + (1 - b_2) g_t^2,
+    \quad u_t = \frac{m_t / (1 - b_1^t)}{\sqrt{v_t / (1 - b_2^t) + \epsilon_{root}} + \epsilon}
+    $$
 
     With ``nesterov=True`` (NAdam, Dozat 2016) the numerator is
     ``b1 * m_t / (1 - b1**(t+1)) + (1 - b1) * g_t / (1 - b1**t)``.
@@ -80,6 +81,7 @@ def scale_by_adam(
         del params
         _check.state_type(fn, state, ScaleByAdamState)
         _check.same_structure(fn, "updates", updates, "the state", state.nu)
+        _check.hyper_shapes(fn, {"b1": b1, "b2": b2, "eps": eps, "eps_root": eps_root}, updates)
         count = safe_increment(state.count)
 
         def leaf(g, m, v):

@@ -157,9 +157,10 @@ def batch_norm(
 
     Training, over every axis but the feature ``axis`` (and across ``axis_name``):
 
-    .. math::
-        \mu = \frac{1}{m}\sum_i z_i, \quad \sigma^2 = \frac{1}{m}\sum_i (z_i - \mu)^2, \quad
-        \hat z = \frac{z - \mu}{\sqrt{\sigma^2 + \epsilon}}, \quad y = \gamma \hat z + \beta
+    $$
+    \mu = \frac{1}{m}\sum_i z_i, \quad \sigma^2 = \frac{1}{m}\sum_i (z_i - \mu)^2, \quad
+    \hat z = \frac{z - \mu}{\sqrt{\sigma^2 + \epsilon}}, \quad y = \gamma \hat z + \beta
+    $$
 
     and the running averages (under ``stop_gradient``) become
     ``mean = momentum * mean + (1 - momentum) * mu`` and the same for ``var``. A layer

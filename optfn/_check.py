@@ -149,6 +149,31 @@ def same_structure(fn: str, got_name: str, got, want_name: str, want) -> None:
         )
 
 
+def hyper_shapes(fn: str, values: dict, updates) -> None:
+    """Raise ``ValueError`` when an array hyperparameter does not fit every leaf it scales.
+
+    A scalar fits everything; an array must broadcast to each leaf's shape (one value per
+    element). Checked on shapes only, at trace time.
+    """
+    for name, value in values.items():
+        shape = tuple(np.shape(value)) if not callable(value) else ()
+        if not shape:
+            continue
+        for path, leaf in jax.tree_util.tree_flatten_with_path(updates)[0]:
+            leaf_shape = tuple(np.shape(leaf))
+            try:
+                fits = np.broadcast_shapes(shape, leaf_shape) == leaf_shape
+            except ValueError:
+                fits = False
+            if not fits:
+                raise ValueError(
+                    f"{fn}: {name} has shape {shape}, which does not fit the leaf "
+                    f"{jax.tree_util.keystr(path) or '<root>'} of shape {leaf_shape}. Pass a scalar (the same "
+                    f"value everywhere), an array that broadcasts to every leaf, or, for one value per "
+                    f"parameter group, a tree of rates shaped like the params (learning_rate)."
+                )
+
+
 def float_params(fn: str, params) -> None:
     """Raise ``TypeError`` if any parameter leaf is not floating point."""
     bad = []

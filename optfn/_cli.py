@@ -35,7 +35,7 @@ from ._batch_norm import batch_norm, batch_norm_init
 from ._rmsprop import rmsprop
 from ._sgd import sgd
 from .sweep import Runner, Space, SweepResult, coarse_to_fine, log_uniform, one_minus_log_uniform, trials_mesh
-from .sweep._checkpoint import CheckpointError
+from .sweep import CheckpointError
 
 BETA_NAME = {"sgd": None, "momentum": "momentum", "rmsprop": "decay", "adam": "b1", "adamw": "b1"}
 

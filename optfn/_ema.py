@@ -53,6 +53,7 @@ def ema(decay, debias: bool = True, accumulator_dtype: Optional[Any] = None) -> 
         del params
         _check.state_type("ema", state, EmaState)
         _check.same_structure("ema", "updates", updates, "the moving-average state", state.ema)
+        _check.hyper_shapes("ema", {"decay": decay}, updates)
         count = safe_increment(state.count)
 
         def leaf(g, v):

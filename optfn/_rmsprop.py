@@ -80,6 +80,7 @@ def scale_by_rms(
         del params
         _check.state_type(fn, state, ScaleByRmsState)
         _check.same_structure(fn, "updates", updates, "the state", state.nu)
+        _check.hyper_shapes(fn, {"decay": decay, "eps": eps}, updates)
         count = safe_increment(state.count)
 
         def leaf(g, s):
@@ -137,6 +138,7 @@ def scale_by_stddev(
         del params
         _check.state_type(fn, state, ScaleByStddevState)
         _check.same_structure(fn, "updates", updates, "the state", state.nu)
+        _check.hyper_shapes(fn, {"decay": decay, "eps": eps}, updates)
         count = safe_increment(state.count)
 
         def leaf(g, m, s):

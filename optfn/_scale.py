@@ -130,9 +130,12 @@ def scale_by_learning_rate(learning_rate: Any = None, *, flip_sign: bool = True)
         count = state.count if scheduled else None
         now = [sign * (r(count) if callable(r) else r) for r in rate_leaves]
         if single:
+            _check.hyper_shapes(fn, {"learning_rate": now[0]}, updates)
             updates = jax.tree.map(lambda u: _scale_leaf(u, now[0]), updates)
         else:
             subtrees = rate_def.flatten_up_to(updates)
+            for r, sub in zip(now, subtrees):
+                _check.hyper_shapes(fn, {"learning_rate": r}, sub)
             updates = rate_def.unflatten(
                 [jax.tree.map(lambda u, r=r: _scale_leaf(u, r), sub) for r, sub in zip(now, subtrees)]
             )

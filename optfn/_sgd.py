@@ -67,6 +67,7 @@ def trace(decay, nesterov: bool = False, accumulator_dtype: Optional[Any] = None
         del params
         _check.state_type("trace", state, TraceState)
         _check.same_structure("trace", "updates", updates, "the momentum state", state.trace)
+        _check.hyper_shapes("trace", {"decay": decay}, updates)
         updates, new_trace = map_leaves(leaf, updates, state.trace, n_out=2)
         return updates, TraceState(new_trace)
 

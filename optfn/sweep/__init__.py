@@ -7,6 +7,7 @@ zoom in around the best (``Space.zoom``) and stop bad trials early (``halving=``
 winners with fresh seeds (``Runner.confirm``).
 """
 
+from ._checkpoint import CheckpointError as CheckpointError
 from ._coarse_to_fine import coarse_to_fine as coarse_to_fine
 from ._halving import SuccessiveHalving as SuccessiveHalving
 from ._ledger import Report as Report

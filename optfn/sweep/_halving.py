@@ -49,6 +49,9 @@ class SuccessiveHalving(RandomSearch):
         return f"SuccessiveHalving(eta={self.eta}, min_steps={self.min_steps})"
 
     def init(self, configs: int, steps: int, chunk_steps: int, goal: str) -> dict:
+        if self.min_steps is not None and self.min_steps >= steps:
+            raise ValueError(f"SuccessiveHalving: min_steps={self.min_steps} leaves no rung before the end "
+                             f"(steps={steps}); pass min_steps < steps, e.g. steps // eta**2.")
         return {**super().init(configs, steps, chunk_steps, goal),
                 "rungs": rungs(steps, chunk_steps, self.eta, self.min_steps), "rung": 0}
 

@@ -2,6 +2,7 @@
 
 import json
 import math
+import numbers
 from typing import Optional
 
 import numpy as np
@@ -81,6 +82,8 @@ class SweepResult:
 
     def top(self, k: int = 10) -> list:
         """The ``k`` best trials that finished with a finite metric, best first."""
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0:
+            raise ValueError(f"SweepResult.top: k must be an int >= 0, got k={k!r}.")
         ranked = sorted(self.trials, key=_sort_key(self.goal))
         return [t for t in ranked if t["status"] == OK and t["metric"] is not None and math.isfinite(t["metric"])][:k]
 

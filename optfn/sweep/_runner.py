@@ -15,7 +15,7 @@ from ._loop import Loop as _Loop
 from ._programs import Programs, structure_key, use_cache
 from ._progress import Progress
 from ._result import SweepResult
-from ._space import Space
+from ._space import Space, root_key
 from ._strategy import RandomSearch
 
 
@@ -126,6 +126,11 @@ class Runner:
         self.feed = Feed(data, self.batch_size)
         if eval_data is not None and not callable(eval_data) and jax.tree.leaves(eval_data):
             leading(fn, "eval_data", eval_data)
+        if evaluate is not None and not callable(evaluate):
+            raise TypeError(f"{fn}: evaluate must be a function (params, eval_data) -> scalar, got {evaluate!r}.")
+        if evaluate is not None and eval_data is None:
+            raise ValueError(f"{fn}: evaluate is given but eval_data is None; pass the data evaluate reads "
+                             "(e.g. eval_data={'x': x_val, 'y': y_val}), or evaluate=None to rank by the training loss.")
         self.init, self.loss, self.optimizer, self.data = init, loss, optimizer, data
         self.evaluate, self.eval_data, self.goal, self.has_state = evaluate, eval_data, goal, has_state
         self.diverge_factor, self.shared_batches = float(diverge_factor), shared_batches
@@ -162,18 +167,33 @@ class Runner:
 
         def probe(key):
             out = self.init(key, hp)
+            if self.has_state and not (isinstance(out, tuple) and len(out) == 2):
+                raise ValueError(f"Runner: with has_state=True, init must return (params, model_state), got "
+                                 f"{type(out).__name__}; return the batch-norm state too, or pass has_state=False.")
             params, mstate = out if self.has_state else (out, None)
-            self.optimizer(hp).init(params)
+            opt = self.optimizer(hp)
+            if not (hasattr(opt, "init") and hasattr(opt, "update")):
+                raise TypeError(f"Runner: optimizer(hp) must return a GradientTransformation, got {opt!r}; "
+                                "call the factory, e.g. lambda hp: optfn.adam(hp['learning_rate']).")
+            opt.init(params)
             batch = self.make_batch(key, 0, static, self.data)
             value = self.loss(params, mstate, batch) if self.has_state else self.loss(params, batch)
-            return value[0] if self.has_state else value
+            value = value[0] if self.has_state else value
+            metric = None
+            if self.evaluate is not None:
+                metric = self.evaluate(params, mstate, self.eval_data) if self.has_state else \
+                    self.evaluate(params, self.eval_data)
+            return value, metric
 
-        shape = jax.eval_shape(probe, jax.random.PRNGKey(0))
+        shape, metric = jax.eval_shape(probe, jax.random.PRNGKey(0))
         if getattr(shape, "shape", None) != ():
             raise ValueError(
                 f"Runner: loss must return a scalar, got {shape}. Reduce it, e.g. with jnp.mean "
                 "over the batch."
             )
+        if self.evaluate is not None and getattr(metric, "shape", None) != ():
+            raise ValueError(f"Runner: evaluate must return a scalar (the metric trials are ranked by), got "
+                             f"{metric}. Reduce it, e.g. with jnp.mean over the evaluation data.")
         unused = sorted(set(hp_values) - hp.read - {"batch_size"})
         if unused:
             warnings.warn(
@@ -250,6 +270,10 @@ class Runner:
                 if set(t) != set(space.dimensions):
                     raise ValueError(f"{fn}: each given trial needs exactly the space's names "
                                      f"{sorted(space.dimensions)}, got {sorted(t)}.")
+                for k, v in t.items():
+                    if space.dimensions[k].numeric and (isinstance(v, bool) or not isinstance(v, numbers.Real)):
+                        raise TypeError(f"{fn}: {k} is a numeric dimension, so each given value must be a "
+                                        f"number, got {k}={v!r}.")
         n = _positive_int(fn, "trials", trials)
         seeds = _positive_int(fn, "seeds", seeds)
         if halving is not None:
@@ -261,7 +285,7 @@ class Runner:
             strategy = SuccessiveHalving(halving, min_steps)
         strategy = RandomSearch() if strategy is None else strategy
         every = _positive_int(fn, "checkpoint_every", checkpoint_every)
-        root = jax.random.PRNGKey(seed) if isinstance(seed, int) else seed
+        root = root_key(fn, seed)
         sample_root, train_root = jax.random.split(root)
         samples = given if given is not None else space.sample(n, sample_root, method, start)
         self._check(space, samples[0])

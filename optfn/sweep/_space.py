@@ -177,6 +177,17 @@ def _lhs(key, n: int, d: int) -> np.ndarray:
     return (np.asarray(perms, np.float64) + np.asarray(jitter, np.float64)) / n
 
 
+def root_key(fn: str, seed):
+    """A PRNG key from an int seed (Python or NumPy) or a key; anything else is refused."""
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, np.bool_)):
+        return jax.random.PRNGKey(int(seed))
+    dtype = getattr(seed, "dtype", None)
+    if dtype is not None and (jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+                              or (dtype == np.uint32 and np.shape(seed) == (2,))):
+        return seed
+    raise TypeError(f"{fn}: seed must be an int or a PRNG key (jax.random.key(0)), got seed={seed!r}.")
+
+
 @functools.partial(jax.jit, static_argnums=(2,))
 def _uniform_units(root, ids, dims: int):
     return jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(root, i), (dims,)))(ids)
@@ -202,6 +213,10 @@ class Space:
     def __init__(self, dimensions: Mapping[str, Any]):
         if not dimensions:
             raise ValueError("Space: needs at least one dimension, got none.")
+        for k, v in dimensions.items():
+            if isinstance(v, (list, tuple, set)):
+                raise TypeError(f"Space: dimension {k!r} is a {type(v).__name__} {v!r}; for a choice among "
+                                f"values pass sweep.choice(*{list(v)!r}), for a fixed value pass the value.")
         self.dimensions = {str(k): v if isinstance(v, Dimension) else fixed(v) for k, v in dimensions.items()}
 
     def __repr__(self) -> str:
@@ -210,7 +225,7 @@ class Space:
     def units(self, n: int, seed=0, method: str = "random", start: int = 0) -> np.ndarray:
         """``(n, dims)`` unit coordinates for trials ``start .. start + n - 1``."""
         names = list(self.dimensions)
-        root = jax.random.PRNGKey(seed) if isinstance(seed, int) else seed
+        root = root_key("Space.sample", seed)
         if method == "random":
             # Each trial's values come from fold_in(root, trial_id) alone, so they do not
             # depend on how many trials run or how they are chunked or sharded.
@@ -225,6 +240,11 @@ class Space:
             return qmc.Sobol(len(names), scramble=True, seed=int(jax.random.randint(root, (), 0, 2**31 - 1))).random(n)
         if method == "grid":
             per = max(1, round(n ** (1 / len(names))))
+            if per ** len(names) != n:
+                raise ValueError(
+                    f"Space.sample: a grid over {len(names)} dimensions needs n = k**{len(names)} trials (every "
+                    f"level of every dimension the same number of times), got n={n}; pass n={per ** len(names)} "
+                    f"or {(per + 1) ** len(names)}, or method='random'.")
             levels = (np.arange(per) + 0.5) / per
             grid = np.array(list(itertools.product(levels, repeat=len(names))))
             return grid[:n]
@@ -262,6 +282,9 @@ class Space:
         """
         if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
             raise ValueError(f"Space.zoom: top_k must be a positive int, got top_k={top_k!r}.")
+        if isinstance(margin, bool) or not isinstance(margin, numbers.Real) or not 0 <= margin < math.inf:
+            raise ValueError(f"Space.zoom: margin must be a number >= 0 (the widening, as a fraction of the "
+                             f"span), got margin={margin!r}.")
         best = [t["hyperparams"] for t in result.top(top_k)]
         if not best:
             raise ValueError("Space.zoom: the result has no finished trial to zoom around (all diverged or NaN).")
