@@ -25,6 +25,7 @@ import csv
 import json
 import os
 import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -32,10 +33,11 @@ import numpy as np
 
 from ._adam import adam, adamw
 from ._batch_norm import batch_norm, batch_norm_init
+from ._cli_checks import FolderLock, UsageError, check_flags, resumed
 from ._rmsprop import rmsprop
 from ._sgd import sgd
 from .sweep import Runner, Space, SweepResult, coarse_to_fine, log_uniform, one_minus_log_uniform, trials_mesh
-from .sweep import CheckpointError
+from .sweep import CheckpointError, save_params
 
 BETA_NAME = {"sgd": None, "momentum": "momentum", "rmsprop": "decay", "adam": "b1", "adamw": "b1"}
 
@@ -106,12 +108,12 @@ def _default_cache() -> str:
     return os.path.join(base, "optfn", "xla")
 
 
-def _split_host(devices: int) -> None:
-    """One XLA CPU device per core (or ``devices``), before JAX starts its backends: small
-    batched programs leave cores idle on one device, and trials never talk to each other."""
+def _split_host() -> None:
+    """One XLA CPU device per core, before JAX starts its backends: small batched programs
+    leave cores idle on one device, and trials never talk to each other."""
     if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
         return  # the user chose already
-    jax.config.update("jax_num_cpu_devices", devices or os.cpu_count() or 1)
+    jax.config.update("jax_num_cpu_devices", os.cpu_count() or 1)  # one per core; --devices picks among them
 
 
 class _Help(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -157,9 +159,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _write_atomic(path: str, text: str) -> None:
-    with open(f"{path}.tmp", "w") as f:
-        f.write(text)
-    os.replace(f"{path}.tmp", path)
+    try:
+        with open(f"{path}.tmp", "w") as f:
+            f.write(text)
+        os.replace(f"{path}.tmp", path)
+    except OSError as e:  # a full disk: name the file, leave nothing half-written
+        if os.path.exists(f"{path}.tmp"):
+            os.remove(f"{path}.tmp")
+        raise OSError(f"could not write {path} ({e.strerror or e}); the checkpoints already written are intact.") from None
 
 
 def _table(trials: list, beta: str, k: int = 10) -> str:
@@ -171,28 +178,24 @@ def _table(trials: list, beta: str, k: int = 10) -> str:
     return "\n".join(lines)
 
 
-def _resumed(args) -> argparse.Namespace:
-    """With ``--resume DIR``: the options saved in ``DIR`` (defaults for options added since)."""
-    if not args.resume:
-        return args
-    saved = os.path.join(args.resume, "args.json")
-    if not os.path.exists(saved):
-        raise SystemExit(f"optfn sweep: nothing to resume in {args.resume} (no args.json).")
-    with open(saved) as f:
-        options = json.load(f)
-    defaults = vars(_parser().parse_args(["sweep"]))
-    return argparse.Namespace(**{**defaults, **options, "resume": args.resume, "quiet": args.quiet})
-
-
 def sweep_command(args) -> SweepResult:
+    t0 = time.perf_counter()
     if not args.resume:
         if os.path.exists(os.path.join(args.out, "args.json")):
-            raise SystemExit(f"optfn sweep: {args.out} already holds a sweep; continue it with "
-                             f"--resume {args.out}, or pass another --out (nothing is overwritten).")
+            raise UsageError(f"--out {args.out} already holds a sweep; continue it with --resume {args.out}, "
+                             "or pass another --out (nothing is overwritten).")
         os.makedirs(args.out, exist_ok=True)
-        _write_atomic(os.path.join(args.out, "args.json"), json.dumps({k: v for k, v in vars(args).items()
-                                                                      if k not in ("resume", "quiet", "command")}))
     out = args.resume or args.out
+    with FolderLock(out):
+        if not args.resume:
+            _write_atomic(os.path.join(out, "args.json"), json.dumps(
+                {k: v for k, v in vars(args).items() if k not in ("resume", "quiet", "command")}))
+        result = _sweep(args, out)
+    print(f"elapsed {time.perf_counter() - t0:.1f} s")
+    return result
+
+
+def _sweep(args, out) -> SweepResult:
     init, loss, evaluate, train, val = digits_task(args.hidden, args.seed)
     runner = Runner(init=init, loss=loss, optimizer=_optimizer(args.optimizer), data=train, evaluate=evaluate,
                     eval_data=val, steps=args.steps, chunk_steps=min(args.chunk_steps, args.steps),
@@ -210,11 +213,16 @@ def sweep_command(args) -> SweepResult:
         print(f"confirmed with {args.confirm_seeds} fresh seeds each (use the first):")
         print(_confirm_table(result.confirmed.top(args.confirm), beta))
     _write_atomic(os.path.join(out, "results.json"), result.to_json())
+    pick = (result.confirmed or result).best()
+    if pick is not None and result.models:
+        owner = result.confirmed if result.confirmed is not None else result
+        save_params(os.path.join(out, "best_model.npz"), owner.params(pick["id"]))  # (params, batch-norm state)
     _write_csv(os.path.join(out, "results.csv"), result)
     t = result.timings
     print(f"{len(result)} trials, {result.trial_steps} trial-steps on {len(devices)} device(s); "
           f"compile {t['compile']:.1f} s, train {t['train']:.1f} s, eval {t['eval']:.1f} s; "
-          f"results in {out}/results.json and results.csv")
+          f"results in {out}/results.json and results.csv; the best model in {out}/best_model.npz "
+          f"(optfn.sweep.load_params)")
     if not args.no_plot:
         try:
             result.plot(os.path.join(out, "sweep.png"), space=_space(args))
@@ -245,11 +253,18 @@ def _write_csv(path: str, result: SweepResult) -> None:
 
 
 def main(argv=None) -> int:
-    args = _resumed(_parser().parse_args(argv))
-    _split_host(args.devices)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser().parse_args(argv)
     try:
+        if args.resume:
+            args = resumed(args, argv, vars(_parser().parse_args(["sweep"])))
+        check_flags(args)
+        _split_host()
+        if args.devices > len(jax.devices()):
+            raise UsageError(f"--devices {args.devices}: only {len(jax.devices())} device(s) here; pass at most "
+                             "that, or 0 for every device.")
         sweep_command(args)
-    except (CheckpointError, ValueError) as e:
+    except (UsageError, CheckpointError, ValueError, OSError) as e:
         print(f"optfn sweep: {e}", file=sys.stderr)
         return 2
     return 0

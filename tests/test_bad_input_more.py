@@ -125,3 +125,16 @@ def test_checkpoint_error_is_public():
 def test_array_hyperparameters_that_do_not_fit_a_leaf_are_named(opt):
     with pytest.raises(ValueError, match=r"has shape \(5,\), which does not fit the leaf <root> of shape \(3,\)"):
         opt.update(jnp.ones(3), opt.init(jnp.zeros(3)))
+
+
+def test_a_full_disk_names_the_file_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", full)
+    path = tmp_path / "best.npz"
+    with pytest.raises(OSError, match=rf"could not write {path} \(No space left on device\)"):
+        sweep.save_params(str(path), {"w": np.ones(2)})
+    assert list(tmp_path.iterdir()) == []

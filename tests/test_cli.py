@@ -113,3 +113,63 @@ def test_a_mismatched_checkpoint_is_reported_and_left_alone(finished, tmp_path):
 def test_an_existing_sweep_is_never_overwritten(finished):
     run = _optfn("sweep", *SMALL, "--out", finished[0], check=False)
     assert run.returncode != 0 and "--resume" in run.stderr
+
+
+TINY = ["--trials", "8", "--steps", "40", "--chunk-steps", "20", "--rounds", "1", "--confirm", "0", "--no-plot",
+        "--quiet"]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--lr-min", "0"], "--lr-min must be > 0"),
+    (["--rounds", "0"], "--rounds must be >= 1, got 0"),
+    (["--hidden", "0"], "--hidden must be >= 1, got 0"),
+    (["--beta-max", "1.5"], "--beta-max must be in (0, 1), got 1.5"),
+    (["--steps", "50", "--chunk-steps", "20"], "--steps 50 must be a multiple of --chunk-steps 20"),
+    (["--devices", "99"], "--devices 99: only"),
+])
+def test_bad_flags_exit_2_with_one_line_and_write_nothing(tmp_path, flags, message):
+    out = tmp_path / "s"
+    run = _optfn("sweep", *TINY, "--out", str(out), *flags, check=False)
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
+    assert message in run.stderr and "Traceback" not in run.stderr
+    assert not out.exists()  # nothing written: the corrected command runs
+
+
+def test_out_naming_a_file_is_refused(tmp_path):
+    target = tmp_path / "file"
+    target.write_text("x")
+    run = _optfn("sweep", *TINY, "--out", str(target), check=False)
+    assert run.returncode == 2 and "--out" in run.stderr and "is a file" in run.stderr
+
+
+def test_resume_refuses_conflicting_flags_and_damaged_options(tmp_path):
+    out = str(tmp_path / "r")
+    first = _optfn("sweep", *TINY, "--out", out)
+    assert "elapsed" in first.stdout
+    with open(os.path.join(out, "results.json")) as f:
+        json.load(f, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    from optfn.sweep import load_params
+
+    params, state = load_params(os.path.join(out, "best_model.npz"))
+    assert params["w1"].shape == (64, 64) and state.mean.shape == (64,)
+    run = _optfn("sweep", "--resume", out, "--trials", "16", check=False)
+    assert run.returncode == 2 and "--trials 16 conflicts with the saved --trials 8" in run.stderr
+    assert _optfn("sweep", "--resume", out, "--trials", "8", "--quiet").returncode == 0  # the same value is fine
+    with open(os.path.join(out, "args.json"), "w") as f:
+        f.write("{damaged")
+    run = _optfn("sweep", "--resume", out, check=False)
+    assert run.returncode == 2 and "args.json cannot be read" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_folder_in_use_is_refused_and_a_stale_lock_is_taken_over(tmp_path):
+    out = tmp_path / "l"
+    out.mkdir()
+    (out / ".lock").write_text(str(os.getpid()))  # this test process: alive
+    run = _optfn("sweep", *TINY, "--out", str(out), check=False)
+    assert run.returncode == 2 and f"in use by process {os.getpid()}" in run.stderr
+    assert not (out / "args.json").exists()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (out / ".lock").write_text(str(dead.pid))  # a killed sweep's lock
+    assert _optfn("sweep", *TINY, "--out", str(out)).returncode == 0
+    assert not (out / ".lock").exists()  # released on exit

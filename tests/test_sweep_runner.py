@@ -147,6 +147,9 @@ def test_model_state_such_as_batch_norm_statistics():
                      optimizer=lambda h: optfn.adam(h["lr"]))
     result = runner.run(sweep.Space({"lr": sweep.log_uniform(1e-3, 3e-2)}), 4, seed=0)
     assert result.best()["metric"] < float(jnp.var(Y))
+    params, state = result.best_params()  # has_state: the model state comes back too
+    assert isinstance(state, optfn.BatchNormState) and state.mean.shape == (8,)
+    np.testing.assert_allclose(problems.bn_evaluate(params, state, DATA), result.best()["metric"], rtol=1e-5)
 
 
 def test_results_export(tmp_path):

@@ -203,3 +203,46 @@ def test_a_second_process_loads_the_programs_from_the_persistent_cache(tmp_path)
     assert first[0] == "0" and os.listdir(cache)
     assert int(second[0]) >= 3 and second[1] == "3"  # init, chunk and eval all from disk
     assert first[2] == second[2]
+
+
+# -- the trained models come back ---------------------------------------------------------
+
+def test_trained_params_come_back_and_match_the_metrics():
+    runner = _runner()
+    result = runner.run(SPACE, 9, seed=2, halving=3, min_steps=20, seeds=2)
+    for t in result.trials:  # stopped early or not: the params at the stop give the last metric
+        for r in range(2):
+            params = result.params(t["id"], r)
+            assert isinstance(params["w1"], np.ndarray) and params["w1"].shape == (4, 8)  # unstacked, on the host
+            np.testing.assert_allclose(problems.tanh_loss(params, DATA), t["replica_metrics"][r], rtol=1e-5)
+    best = result.best()
+    np.testing.assert_array_equal(result.best_params()["w2"], result.params(best["id"])["w2"])
+    alone = runner.run(SPACE, 1, seed=2, start=4, seeds=2)  # the same trial trained by itself, same width
+    np.testing.assert_array_equal(alone.params(4, 1)["w1"], runner.run(SPACE, 9, seed=2, seeds=2).params(4, 1)["w1"])
+
+
+def test_keep_bounds_the_params_kept_and_confirm_keeps_ids():
+    runner = _runner()
+    result = runner.run(SPACE, 6, seed=0, keep=2)
+    assert {i for i, _ in result.models} == {t["id"] for t in result.top(2)}
+    with pytest.raises(KeyError, match="no params kept for trial"):
+        result.params(next(t["id"] for t in result.trials if t["id"] not in {i for i, _ in result.models}))
+    confirmed = runner.confirm(result, top_k=2, seeds=2)
+    assert {i for i, _ in confirmed.models} == {t["id"] for t in result.top(2)}
+    assert runner.run(SPACE, 6, seed=0, keep=0).models == {}
+
+
+def test_params_survive_an_interrupted_and_resumed_run(tmp_path):
+    runner, path = _runner(), str(tmp_path / "p.npz")
+    full = runner.run(SPACE, 6, seed=1, halving=2, min_steps=20)
+
+    def stop(info):
+        if info["step"] == 40:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(SPACE, 6, seed=1, halving=2, min_steps=20, checkpoint=path, callback=stop)
+    resumed = runner.run(SPACE, 6, seed=1, halving=2, min_steps=20, checkpoint=path, resume=True)
+    assert resumed.models.keys() == full.models.keys()
+    for k in full.models:
+        np.testing.assert_array_equal(resumed.models[k]["w1"], full.models[k]["w1"])

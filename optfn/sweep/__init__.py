@@ -17,6 +17,8 @@ from ._strategy import Plan as Plan
 from ._strategy import RandomSearch as RandomSearch
 from ._strategy import Strategy as Strategy
 from ._mesh import trials_mesh as trials_mesh
+from ._params_io import load_params as load_params
+from ._params_io import save_params as save_params
 from ._runner import Runner as Runner
 from ._space import Dimension as Dimension
 from ._space import Space as Space

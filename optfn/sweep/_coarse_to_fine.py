@@ -71,6 +71,7 @@ def coarse_to_fine(runner, space, trials: int = 128, *, rounds: int = 2, halving
                          sum(res.trial_steps for res in done), space=done[-1].space, root=done[-1].root,
                          seeds=seeds, width=done[-1].width,
                          timings={k: sum(res.timings[k] for res in done) for k in done[0].timings})
+    merged.models = {k: v for res in done for k, v in res.models.items()}
     if confirm:
         if progress:
             print(f"confirm: the best {confirm} retrained with {confirm_seeds} fresh seeds each", file=sys.stderr)

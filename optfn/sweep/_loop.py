@@ -29,6 +29,7 @@ class Loop:
         self.root, self.train_root, self.mesh, self.width = root, train_root, mesh, width
         self.ledger = Ledger(len(samples), seeds, runner.diverge_factor)
         self.blocks, self.running, self.state, self.chunks = [], [], None, 0
+        self.final, self.keep = {}, None  # trial -> (params, model state) on the host; how many configs to keep
         self.timings = {"compile": 0.0, "train": 0.0, "eval": 0.0}
         self.data = runner.feed.argument(mesh)
         self.eval_data = _mesh.replicate(runner.eval_data, mesh)
@@ -62,10 +63,23 @@ class Loop:
 
     # -- applying a plan ---------------------------------------------------------------
 
+    def _collect(self, trials: set) -> None:
+        """Copy the params (and model state) of ``trials`` to the host, as they stop."""
+        for b in self.blocks:
+            rows = [j for j, t in enumerate(b.trials) if int(t) in trials]
+            if not rows:
+                continue
+            params, mstate, _ = b.carry
+            host = jax.tree.map(_mesh.to_host, (params, mstate))
+            for j in rows:
+                self.final[int(b.trials[j])] = jax.tree.map(lambda a, j=j: np.array(a[j]), host)
+
     def apply(self, plan) -> None:
         for c in plan.stop:
             t = self.ledger.trials_of(c)[0]
             self.ledger.stop(c, self.ledger.history[t]["step"][-1])
+        if plan.stop and self.keep != 0:
+            self._collect({t for c in plan.stop for t in self.ledger.trials_of(c)})
         if plan.stop:
             stopped = set(plan.stop)
             self.running = [c for c in self.running if c not in stopped]
@@ -122,9 +136,13 @@ class Loop:
     def result(self, strategy) -> SweepResult:
         configs = [{"id": self.start_id + c, "hyperparams": self.samples[c], **self.ledger.configuration(c)}
                    for c in range(len(self.samples))]
-        return SweepResult(configs, self.runner.goal, self.ledger.trial_steps, timings=dict(self.timings),
-                           space=self.space, root=np.asarray(self.root).tolist(), seeds=self.seeds,
-                           width=self.width)
+        result = SweepResult(configs, self.runner.goal, self.ledger.trial_steps, timings=dict(self.timings),
+                             space=self.space, root=np.asarray(self.root).tolist(), seeds=self.seeds,
+                             width=self.width)
+        kept = {t["id"] for t in result.top(len(configs) if self.keep is None else self.keep)}
+        result.models = {(self.start_id + t // self.seeds, t % self.seeds): (v if self.runner.has_state else v[0])
+                         for t, v in self.final.items() if self.start_id + t // self.seeds in kept}
+        return result
 
     # -- checkpoints -------------------------------------------------------------------
 
@@ -135,7 +153,11 @@ class Loop:
             arrays += [_mesh.to_host(a) for a in leaves]
             blocks.append({"static": b.static, "trials": b.trials.tolist(), "steps": b.steps.tolist(),
                            "n_leaves": len(leaves), "numeric": sorted(b.numeric)})
+        finals = sorted(self.final)
+        for t in finals:
+            arrays += jax.tree.leaves(self.final[t])
         meta = {"settings": settings, "blocks": blocks, "n_arrays": len(arrays), "ledger": self.ledger.state(),
+                "final": finals,
                 "strategy": self.state, "running": self.running, "chunks": self.chunks, "timings": self.timings}
         _checkpoint.save(path, json.loads(json.dumps(meta, default=float)), arrays)
 
@@ -157,3 +179,14 @@ class Loop:
             tree = jax.tree.unflatten(jax.tree.structure((numeric, keys, carry)), leaves)
             numeric, keys, carry = _mesh.place(tree, self.mesh)
             self.blocks.append(_blocks.Block(spec["static"], spec["trials"], spec["steps"], numeric, keys, carry))
+        for t in meta.get("final", []):  # params of trials that had stopped, with their structure
+            c = t // self.seeds
+            static = {k: v for k, v in self.samples[c].items() if not self.space.dimensions[k].numeric}
+            one = jax.ShapeDtypeStruct((1,), jnp.float32)
+            numeric = {k: one for k in self.space.numeric_names}
+            keys = jax.ShapeDtypeStruct((1, *jax.random.PRNGKey(0).shape), jnp.uint32)
+            shared = jax.ShapeDtypeStruct(keys.shape[1:], jnp.uint32)
+            params, mstate, _ = self.runner.programs.eval_shape_init(static, keys, numeric, shared, self.data)
+            tree = jax.tree.structure((params, mstate))
+            self.final[t] = jax.tree.unflatten(tree, arrays[at:at + tree.num_leaves])
+            at += tree.num_leaves

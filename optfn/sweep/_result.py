@@ -71,6 +71,7 @@ class SweepResult:
         self.timings = dict(timings or {})
         self.space, self.root, self.seeds, self.width = space, root, seeds, width
         self.confirmed: Optional["SweepResult"] = None  # set by coarse_to_fine
+        self.models: dict = {}  # (id, replica) -> trained params (or (params, model_state))
 
     def __len__(self) -> int:
         return len(self.trials)
@@ -79,6 +80,37 @@ class SweepResult:
         best = self.best()
         summary = f"best metric {best['metric']:.4g} (trial {best['id']})" if best else "no finished trial"
         return f"SweepResult({len(self.trials)} trials, {summary}, {self.trial_steps} trial-steps)"
+
+    def params(self, trial_id: int, replica: int = 0):
+        """The trained params of configuration ``trial_id`` (its replica ``replica``), as plain
+        unstacked NumPy pytrees on the host: ``params``, or ``(params, model_state)`` for a
+        runner with ``has_state``. A trial stopped early (halving, a blow-up) returns its
+        params at the stop.
+
+        Example:
+            >>> import jax, jax.numpy as jnp, optfn
+            >>> from optfn import sweep
+            >>> x = jax.random.normal(jax.random.key(0), (64, 2)); y = x @ jnp.array([2.0, -1.0])
+            >>> runner = sweep.Runner(init=lambda k, hp: jnp.zeros(2), loss=lambda w, b: jnp.mean((b["x"] @ w - b["y"]) ** 2),
+            ...                       optimizer=lambda hp: optfn.sgd(hp["lr"]), data={"x": x, "y": y}, steps=100,
+            ...                       chunk_steps=50, batch_size=16)
+            >>> result = runner.run(sweep.Space({"lr": sweep.log_uniform(0.01, 0.3)}), 4)
+            >>> print(result.best_params().round(2))
+            [ 2. -1.]
+        """
+        key = (int(trial_id), int(replica))
+        if key not in self.models:
+            have = sorted({i for i, _ in self.models})
+            raise KeyError(f"SweepResult.params: no params kept for trial {trial_id} replica {replica}; kept: "
+                           f"{have[:10]}{' ...' if len(have) > 10 else ''} (run with keep=None to keep all).")
+        return self.models[key]
+
+    def best_params(self, replica: int = 0):
+        """``params(...)`` of the best configuration (``best()``)."""
+        best = self.best()
+        if best is None:
+            raise ValueError("SweepResult.best_params: no trial finished (all diverged or NaN).")
+        return self.params(best["id"], replica)
 
     def top(self, k: int = 10) -> list:
         """The ``k`` best trials that finished with a finite metric, best first."""

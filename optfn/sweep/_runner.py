@@ -226,7 +226,7 @@ class Runner:
     def run(self, space: Space, trials, *, seed=0, method: str = "random", start: int = 0, seeds: int = 1,
             strategy=None, halving: Optional[int] = None, min_steps: Optional[int] = None, mesh=None,
             progress: bool = False, checkpoint: Optional[str] = None, checkpoint_every: int = 1,
-            resume: bool = False, callback: Optional[Callable] = None) -> SweepResult:
+            resume: bool = False, callback: Optional[Callable] = None, keep: Optional[int] = None) -> SweepResult:
         """Sample ``trials`` configurations from ``space`` and train them all.
 
         Args:
@@ -255,6 +255,9 @@ class Runner:
             resume: continue from ``checkpoint`` when it exists (its settings must match;
                 a finished checkpoint returns its result at once). Without ``resume``,
                 an existing checkpoint is an error, so it is never overwritten by mistake.
+            keep: the trained params (and model state) of every trial come back with the
+                result (``result.params(id)``), copied to the host as each trial stops;
+                ``keep=k`` keeps only the best ``k`` configurations' (memory), ``keep=0`` none.
             callback: called after every chunk (after the checkpoint is written) with a
                 dict ``step``, ``alive``, ``best``, ``timings``; an exception it raises stops
                 the run, which ``resume=True`` continues.
@@ -285,6 +288,8 @@ class Runner:
             strategy = SuccessiveHalving(halving, min_steps)
         strategy = RandomSearch() if strategy is None else strategy
         every = _positive_int(fn, "checkpoint_every", checkpoint_every)
+        if keep is not None and (isinstance(keep, bool) or not isinstance(keep, numbers.Integral) or keep < 0):
+            raise ValueError(f"{fn}: keep must be None (every trial's params) or an int >= 0, got keep={keep!r}.")
         root = root_key(fn, seed)
         sample_root, train_root = jax.random.split(root)
         samples = given if given is not None else space.sample(n, sample_root, method, start)
@@ -304,6 +309,7 @@ class Runner:
                     "devices": _mesh.shards(mesh), "steps": self.steps, "chunk_steps": self.chunk_steps,
                     "batch_size": self.batch_size, "goal": self.goal, "shared_batches": self.shared_batches}
         loop = _Loop(self, space, samples, start, seeds, root, train_root, mesh, width)
+        loop.keep = keep
         saved = _checkpoint.load(checkpoint) if checkpoint is not None else None
         if saved is not None and not resume:
             raise _checkpoint.CheckpointError(
@@ -361,10 +367,13 @@ class Runner:
         if seed is None:
             seed = jax.random.fold_in(np.asarray(result.root, np.uint32), 0x5EED)
         out = self.run(result.space, [t["hyperparams"] for t in top], seed=seed, seeds=seeds, **run_kwargs)
-        for t, src in zip(out.trials, top):
-            t["id"] = src["id"]
-        return SweepResult(out.trials, out.goal, out.trial_steps, timings=out.timings, space=out.space,
-                           root=out.root, seeds=seeds, width=out.width)
+        ids = {t["id"]: src["id"] for t, src in zip(out.trials, top)}
+        for t in out.trials:
+            t["id"] = ids[t["id"]]
+        confirmed = SweepResult(out.trials, out.goal, out.trial_steps, timings=out.timings, space=out.space,
+                                root=out.root, seeds=seeds, width=out.width)
+        confirmed.models = {(ids[i], r): v for (i, r), v in out.models.items()}
+        return confirmed
 
     def memory_estimate(self, space: Space, seed=0) -> dict:
         """Per-trial and fixed device memory of the training program, before a big run.

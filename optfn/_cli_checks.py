@@ -1,0 +1,135 @@
+"""``optfn sweep``'s guards: every flag checked before anything is written, one sweep per
+folder at a time (a lock), and ``--resume`` that refuses flags contradicting the saved ones.
+
+Each problem is a ``UsageError``: one line naming the flag, printed by the command, exit
+status 2, nothing written.
+"""
+
+import argparse
+import json
+import os
+
+
+class UsageError(Exception):
+    """A mistake in the command line: one line, naming the flag."""
+
+
+def _positive(args, *names):
+    for name in names:
+        value = getattr(args, name)
+        if value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}.")
+
+
+def check_flags(args) -> None:
+    """Raise ``UsageError`` for the first flag with a value the sweep cannot use."""
+    _positive(args, "trials", "steps", "chunk_steps", "rounds", "top_k", "hidden", "batch_size", "seeds",
+              "confirm_seeds", "checkpoint_every")
+    if args.halving == 1 or args.halving < 0:
+        raise UsageError(f"--halving must be 0 (off) or an int >= 2, got {args.halving}.")
+    if args.confirm < 0:
+        raise UsageError(f"--confirm must be >= 0 (0 skips the confirmation), got {args.confirm}.")
+    if args.devices < 0:
+        raise UsageError(f"--devices must be >= 0 (0 = every device), got {args.devices}.")
+    if args.steps % min(args.chunk_steps, args.steps):
+        raise UsageError(f"--steps {args.steps} must be a multiple of --chunk-steps {args.chunk_steps}.")
+    for low, high, what, lo_ok, hi_ok in (
+        ("lr_min", "lr_max", "learning rates", lambda v: v > 0, lambda v: True),
+        ("beta_min", "beta_max", "betas", lambda v: 0 < v < 1, lambda v: 0 < v < 1),
+        ("wd_min", "wd_max", "weight decays", lambda v: v > 0, lambda v: True),
+    ):
+        a, b = getattr(args, low), getattr(args, high)
+        flag_a, flag_b = f"--{low.replace('_', '-')}", f"--{high.replace('_', '-')}"
+        if not lo_ok(a):
+            raise UsageError(f"{flag_a} must be {'> 0' if what != 'betas' else 'in (0, 1)'} ({what} are "
+                             f"sampled {'log-uniformly' if what != 'betas' else 'as 1 - beta, log-uniformly'}), got {a}.")
+        if not hi_ok(b):
+            raise UsageError(f"{flag_b} must be in (0, 1), got {b}.")
+        if not a < b:
+            raise UsageError(f"{flag_a} {a} must be below {flag_b} {b}.")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out} is a file; pass a folder (it is created if missing).")
+
+
+def explicit_flags(argv) -> dict:
+    """The options actually given on the command line (not defaults)."""
+    from ._cli import _parser
+
+    parser = _parser()
+    for action in parser._subparsers._group_actions[0].choices["sweep"]._actions:
+        action.default = argparse.SUPPRESS
+    given = vars(parser.parse_args(argv))
+    return {k: v for k, v in given.items() if k not in ("command", "resume", "quiet")}
+
+
+def resumed(args, argv, defaults: dict) -> argparse.Namespace:
+    """``--resume DIR``: the saved options, refusing damaged files and contradicting flags."""
+    path = os.path.join(args.resume, "args.json")
+    if not os.path.isdir(args.resume) or not os.path.exists(path):
+        raise UsageError(f"--resume {args.resume}: nothing to resume there (no args.json).")
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+        if not isinstance(saved, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--resume {args.resume}: its args.json cannot be read ({e}); it was left as it is.") from None
+    unknown = sorted(set(saved) - set(defaults))
+    if unknown:
+        raise UsageError(f"--resume {args.resume}: its args.json has options this version does not know: {unknown}.")
+    for name, value in explicit_flags(argv).items():
+        if name in ("cache_dir", "no_cache", "no_plot"):
+            continue  # how to run, not what: may change on resume
+        if saved.get(name, defaults[name]) != value:
+            flag = f"--{name.replace('_', '-')}"
+            raise UsageError(f"{flag} {value} conflicts with the saved {flag} {saved.get(name, defaults[name])} "
+                             f"of {args.resume}; drop it to resume, or start a new sweep with another --out.")
+    merged = {**defaults, **saved, "resume": args.resume, "quiet": args.quiet}
+    for name in ("cache_dir", "no_cache", "no_plot"):
+        merged[name] = getattr(args, name)
+    return argparse.Namespace(**merged)
+
+
+class FolderLock:
+    """``DIR/.lock``, created exclusively with this process's id and removed on exit; a lock
+    whose process is gone (killed) is taken over."""
+
+    def __init__(self, folder: str):
+        self.path = os.path.join(folder, ".lock")
+
+    def __enter__(self):
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    with open(self.path) as f:
+                        pid = int(f.read().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and _alive(pid):
+                    raise UsageError(f"{os.path.dirname(self.path)} is in use by process {pid} (another optfn "
+                                     "sweep); wait for it, or pass another --out.") from None
+                os.remove(self.path)  # stale: its process was killed
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            return self
+        raise UsageError(f"could not lock {os.path.dirname(self.path)}; try again.")
+
+    def __exit__(self, *exc):
+        try:
+            os.remove(self.path)
+        except OSError:
+            pass
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
