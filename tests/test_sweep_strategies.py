@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import optfn
 import problems
 from optfn import sweep
 
@@ -19,7 +20,7 @@ SPACE = sweep.Space({"lr": sweep.log_uniform(1e-3, 0.3), "b1": sweep.one_minus_l
 
 
 def _runner(**kw):
-    return problems.tanh_runner(DATA, **{"steps": 60, "chunk_steps": 20, **kw})
+    return problems.tanh_runner(kw.pop("data", DATA), **{"steps": 60, "chunk_steps": 20, **kw})
 
 
 def _final(result):
@@ -246,3 +247,36 @@ def test_params_survive_an_interrupted_and_resumed_run(tmp_path):
     assert resumed.models.keys() == full.models.keys()
     for k in full.models:
         np.testing.assert_array_equal(resumed.models[k]["w1"], full.models[k]["w1"])
+
+
+# -- epochs ------------------------------------------------------------------------------
+
+def test_epochs_visit_every_example_once_whatever_the_chunking():
+    n, batch = 50, 8  # 6 steps per epoch, 2 examples dropped each epoch
+    index = {"i": jnp.arange(n)}
+    runner = _runner(data={"x": jnp.zeros((n, 4)), "y": jnp.zeros(n)}, batch_size=batch)
+    assert runner.steps_per_epoch() == 6
+    feed, key = runner.feed, jax.random.PRNGKey(3)
+    plan = feed.plan(key, 0, 18, {})
+    steps = [np.asarray(feed.batch(key, jnp.int32(t), {}, index, plan, 0)["i"]) for t in range(18)]
+    for e in range(3):
+        seen = np.concatenate(steps[6 * e:6 * e + 6])
+        assert len(set(seen.tolist())) == 48  # no repeats within an epoch
+    assert not np.array_equal(steps[0], steps[6])  # a new permutation each epoch
+    for first in (4, 5, 11):  # a chunk starting mid-epoch draws the same batches
+        later = feed.plan(key, first, 5, {})
+        for t in range(first, first + 5):
+            np.testing.assert_array_equal(feed.batch(key, jnp.int32(t), {}, index, later, first)["i"], steps[t])
+
+
+def test_a_runner_by_epochs_evaluates_once_per_epoch_and_per_epoch_schedules_follow():
+    runner = _runner(steps=None, epochs=3, chunk_steps=None, batch_size=32,
+                     optimizer=lambda h: optfn.sgd(optfn.per_epoch(optfn.exponential_decay(h["lr"], 1, 0.5),
+                                                                   runner.steps_per_epoch()), momentum=h["b1"]))
+    result = runner.run(SPACE, 2, seed=0)
+    assert runner.steps == 3 * 8 and runner.chunk_steps == 8  # 256 examples, batches of 32
+    assert result.trials[0]["history"]["step"] == [0, 8, 16, 24]
+    with pytest.raises(ValueError, match=r"pass steps= or epochs= \(one of them\)"):
+        _runner(epochs=2)
+    replaced = _runner(sampling="replacement").run(SPACE, 2, seed=0)
+    assert all(t["status"] == "ok" for t in replaced.trials)

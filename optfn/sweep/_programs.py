@@ -83,14 +83,17 @@ class Programs:
         def hp_of(numeric):
             return {**static, **numeric}
 
-        def batch(key, step, data):
-            return r.make_batch(key, step, static, data)
+        feed = r.feed
+
+        def batch(stream, step, data, plan=None, first=None):
+            return feed.batch(stream, step, static, data, plan, first)
 
         def init(key, numeric, shared_key, data):
             hp = hp_of(numeric)
             out = r.init(jax.random.fold_in(key, 0), hp)
             params, mstate = out if r.has_state else (out, None)
-            b = batch(shared_key if r.shared_batches else jax.random.fold_in(key, 1), jnp.int32(0), data)
+            stream, zero = (shared_key if r.shared_batches else jax.random.fold_in(key, 1)), jnp.int32(0)
+            b = batch(stream, zero, data, feed.plan(stream, zero, 1, static), zero)
             value = r.loss(params, mstate, b)[0] if r.has_state else r.loss(params, b)
             return (params, mstate, r.optimizer(hp).init(params)), value
 
@@ -104,8 +107,8 @@ class Programs:
             updates, ostate = r.optimizer(hp).update(grads, ostate, params)
             return (apply_updates(params, updates), mstate, ostate), value
 
-        def own_step(carry, numeric, key, t, data):
-            return step(carry, numeric, batch(jax.random.fold_in(jax.random.fold_in(key, 1), t), t, data))
+        def own_step(carry, numeric, key, t, data, plan, first):
+            return step(carry, numeric, batch(jax.random.fold_in(key, 1), t, data, plan, first))
 
         def evaluate(carry, eval_data):
             params, mstate, _ = carry
@@ -123,11 +126,18 @@ class Programs:
             return jax.vmap(init, in_axes=(0, 0, None, None))(keys, numeric, shared_key, data)
 
         def block_chunk(carry, numeric, keys, steps, shared_key, data):
+            n = r.chunk_steps
+            if r.shared_batches:  # the epochs' permutations this chunk spans, drawn once
+                plan = r.feed.plan(shared_key, steps[0], n, static)
+            else:
+                plan = jax.vmap(lambda k, s: r.feed.plan(jax.random.fold_in(k, 1), s, n, static))(keys, steps)
+
             def body(c, t):
                 if r.shared_batches:  # one batch for every row: an operand shared by the block
-                    b = batch(jax.random.fold_in(shared_key, steps[0] + t), steps[0] + t, data)
+                    b = batch(shared_key, steps[0] + t, data, plan, steps[0])
                     return jax.vmap(step, in_axes=(0, 0, None))(c, numeric, b)
-                return jax.vmap(own_step, in_axes=(0, 0, 0, 0, None))(c, numeric, keys, steps + t, data)
+                return jax.vmap(own_step, in_axes=(0, 0, 0, 0, None, 0, 0))(
+                    c, numeric, keys, steps + t, data, plan, steps)
 
             carry, losses = jax.lax.scan(body, carry, jnp.arange(r.chunk_steps, dtype=jnp.int32))
             return carry, losses.T

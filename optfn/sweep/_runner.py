@@ -64,14 +64,17 @@ class Runner:
             (scalar, model_state)`` with ``has_state``).
         optimizer: ``hp -> GradientTransformation``, e.g.
             ``lambda h: optfn.adam(h["learning_rate"], b1=h["b1"])``.
-        data: a pytree of arrays with one row per example (each step draws a batch of
-            ``batch_size`` rows with replacement), or a function ``(key, step) -> batch``.
+        data: a pytree of arrays with one row per example, or a function
+            ``(key, step) -> batch``.
         steps: optimizer steps per trial (a multiple of ``chunk_steps``).
+        epochs: instead of ``steps``: passes over the data (``epochs * steps_per_epoch``
+            steps); ``chunk_steps`` then defaults to one epoch, so trials are evaluated
+            once per epoch.
         evaluate: ``(params, eval_data) -> scalar`` (``(params, model_state, eval_data)``
             with ``has_state``); ``None`` uses the chunk's mean training loss.
         eval_data: passed to ``evaluate``.
         batch_size: rows per step; a structural hyperparameter ``batch_size`` overrides it.
-        chunk_steps: steps per dispatch, between evaluations.
+        chunk_steps: steps per dispatch, between evaluations (default 50, or one epoch).
         goal: ``"min"`` or ``"max"``, the direction in which the metric improves.
         has_state: the model carries state (batch-norm statistics).
         diverge_factor: a trial is ``"diverged"`` once a chunk's mean training loss
@@ -80,6 +83,11 @@ class Runner:
             numbers: configurations are compared on the same data), and the batch is one
             operand shared by the block, so the first layer is one GEMM for all trials.
             Otherwise each trial draws its own batches from its own key.
+        sampling: ``"epochs"`` (default): each trial's batches are shuffled epochs without
+            replacement (every example once per epoch, a new permutation each epoch from
+            the trial's key, or the shared one); ``"replacement"``: each step draws
+            ``batch_size`` rows with replacement. ``runner.steps_per_epoch(hp)`` gives the
+            steps per epoch, e.g. for ``optfn.per_epoch`` schedules.
         width: trials per program (rows of a block), a multiple of the device count.
             ``None`` chooses it on the first ``run`` for each device count: the trials
             alive in the strategy's last phase, per structure (at least 8, or all),
@@ -102,19 +110,29 @@ class Runner:
         True
     """
 
-    def __init__(self, *, init: Callable, loss: Callable, optimizer: Callable, data: Any, steps: int,
+    def __init__(self, *, init: Callable, loss: Callable, optimizer: Callable, data: Any,
+                 steps: Optional[int] = None, epochs: Optional[int] = None,
                  evaluate: Optional[Callable] = None, eval_data: Any = None, batch_size: int = 128,
-                 chunk_steps: int = 50, goal: str = "min", has_state: bool = False, diverge_factor: float = 10.0,
-                 shared_batches: bool = False, width: Optional[int] = None, cache_dir: Optional[str] = None):
+                 chunk_steps: Optional[int] = None, goal: str = "min", has_state: bool = False,
+                 diverge_factor: float = 10.0, shared_batches: bool = False, width: Optional[int] = None,
+                 cache_dir: Optional[str] = None, sampling: str = "epochs"):
         fn = "Runner"
         for name, f in (("init", init), ("loss", loss), ("optimizer", optimizer)):
             if not callable(f):
                 raise TypeError(f"{fn}: {name} must be a function, got {f!r}.")
+        self.batch_size = _positive_int(fn, "batch_size", batch_size)
+        self.feed = Feed(data, self.batch_size, sampling)
+        if (steps is None) == (epochs is None):
+            raise ValueError(f"{fn}: pass steps= or epochs= (one of them), got steps={steps!r}, epochs={epochs!r}.")
+        if epochs is not None:  # whole passes over the data; one evaluation per epoch by default
+            spe = self.feed.steps_per_epoch({})
+            steps = _positive_int(fn, "epochs", epochs) * spe
+            chunk_steps = spe if chunk_steps is None else chunk_steps
         self.steps = _positive_int(fn, "steps", steps)
-        self.chunk_steps = min(_positive_int(fn, "chunk_steps", chunk_steps), self.steps)
+        self.chunk_steps = min(_positive_int(fn, "chunk_steps", 50 if chunk_steps is None else chunk_steps),
+                               self.steps)
         if self.steps % self.chunk_steps:
             raise ValueError(f"{fn}: steps={steps} must be a multiple of chunk_steps={self.chunk_steps}.")
-        self.batch_size = _positive_int(fn, "batch_size", batch_size)
         if goal not in ("min", "max"):
             raise ValueError(f"{fn}: goal must be 'min' or 'max', got goal={goal!r}.")
         if isinstance(diverge_factor, bool) or not isinstance(diverge_factor, numbers.Real) or not diverge_factor > 1:
@@ -123,7 +141,6 @@ class Runner:
             if not isinstance(flag, bool):
                 raise TypeError(f"{fn}: {name} must be True or False, got {name}={flag!r}.")
         self.width = None if width is None else _positive_int(fn, "width", width)
-        self.feed = Feed(data, self.batch_size)
         if eval_data is not None and not callable(eval_data) and jax.tree.leaves(eval_data):
             leading(fn, "eval_data", eval_data)
         if evaluate is not None and not callable(evaluate):
@@ -139,8 +156,11 @@ class Runner:
         self.programs = Programs(self)
         self._widths = {}  # the automatic width, by device count
 
-    def make_batch(self, key, step, static, data):
-        return self.feed.batch(key, step, static, data)
+    def steps_per_epoch(self, hp: Optional[dict] = None) -> int:
+        """Optimizer steps per pass over the data (``n // batch_size``; a structural
+        ``batch_size`` in ``hp`` counts), e.g. for ``optfn.per_epoch`` schedules in the
+        optimizer factory."""
+        return self.feed.steps_per_epoch({"batch_size": hp["batch_size"]} if hp and "batch_size" in hp else {})
 
     @property
     def compiles(self) -> int:
@@ -176,7 +196,8 @@ class Runner:
                 raise TypeError(f"Runner: optimizer(hp) must return a GradientTransformation, got {opt!r}; "
                                 "call the factory, e.g. lambda hp: optfn.adam(hp['learning_rate']).")
             opt.init(params)
-            batch = self.make_batch(key, 0, static, self.data)
+            zero = jnp.int32(0)
+            batch = self.feed.batch(key, zero, static, self.data, self.feed.plan(key, zero, 1, static), zero)
             value = self.loss(params, mstate, batch) if self.has_state else self.loss(params, batch)
             value = value[0] if self.has_state else value
             metric = None
@@ -215,8 +236,11 @@ class Runner:
         shared = jax.ShapeDtypeStruct(keys.shape[1:], jnp.uint32)
         carry = self.programs.eval_shape_init(static, keys, numeric, shared, self.feed.argument(None))
         guess = 4 * sum(a.size * a.dtype.itemsize for a in jax.tree.leaves(carry))  # carry in, out, grads, temps
+        if not callable(self.data):  # a batch and its activations, and the epochs' permutations
+            row = sum(np.dtype(a.dtype).itemsize * int(np.prod(np.shape(a)[1:])) for a in jax.tree.leaves(self.data))
+            guess += 4 * row * self.feed.size(static) + 4 * self.feed.n_examples * 3
         budget = _device_bytes() * shards / 2
-        if guess * width > budget / 4:  # close enough to matter: ask XLA for the real figure
+        if guess * width > budget / 16:  # within reach of the limit: ask XLA for the real figure
             per = self.memory_estimate(space)["per_trial_bytes"]
             width = min(width, max(shards, int(budget // max(per, 1)) // shards * shards))
         return width
