@@ -225,7 +225,7 @@ def _sweep(args, out) -> SweepResult:
           f"(optfn.sweep.load_params)")
     if not args.no_plot:
         try:
-            result.plot(os.path.join(out, "sweep.png"), space=_space(args))
+            result.plot(os.path.join(out, "sweep.png"), space=_space(args), metric_name="validation loss")
             print(f"plot: {out}/sweep.png")
         except ImportError as e:
             print(f"no plot ({e})")

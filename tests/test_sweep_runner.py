@@ -171,6 +171,12 @@ def test_dataframe_and_plot(tmp_path):
     fig = result.plot(str(tmp_path / "sweep.png"), space=SPACE)
     assert (tmp_path / "sweep.png").stat().st_size > 0
     assert fig.axes[0].get_xscale() == "log" and fig.axes[1].get_xlabel() == "1 - m"
+    halved = _runner().run(SPACE, 8, seed=0, halving=2, min_steps=20)
+    trials = [{**t, "round": 1 + (t["id"] % 2)} for t in halved.trials]
+    fig = sweep.SweepResult(trials, space=SPACE).plot(metric_name="validation loss", space=SPACE)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert fig.axes[0].get_ylabel() == "validation loss"
+    assert "round 1" in labels and any("stopped early" in lab for lab in labels)
 
 
 def test_memory_estimate_before_a_big_run():

@@ -158,17 +158,20 @@ class SweepResult:
                 for t in self.trials]
         return pd.DataFrame(rows)
 
-    def plot(self, path: Optional[str] = None, space=None):
+    def plot(self, path: Optional[str] = None, space=None, metric_name: str = "final metric"):
         """Final metric against each hyperparameter on its own scale, and the loss curves.
 
         Learning-rate-like dimensions (``log_uniform``) get a log axis; betas
-        (``one_minus_log_uniform``) are plotted against ``1 - beta`` on a log axis. Needs
-        matplotlib. Returns the figure; saves it to ``path`` when given.
+        (``one_minus_log_uniform``) are plotted against ``1 - beta`` on a log axis; the
+        metric gets a log axis where its values span more than a decade. Trials are
+        coloured by round (when they carry a ``"round"``); trials stopped early are hollow.
+        Needs matplotlib. Returns the figure; saves it to ``path`` when given.
 
         Args:
             path: where to save the figure (png, pdf, ...).
             space: the ``Space`` the trials came from, for the axis scales; without it,
                 positive values spanning more than a decade get a log axis.
+            metric_name: the metric's name for the y axis, e.g. ``"validation loss"``.
         """
         try:
             import matplotlib
@@ -182,20 +185,37 @@ class SweepResult:
         names = [n for n in names if isinstance(self.trials[0]["hyperparams"][n], (int, float))]
         fig, axes = plt.subplots(1, len(names) + 1, figsize=(4 * (len(names) + 1), 3.5), squeeze=False)
         ok = [t for t in self.trials if t["status"] == OK and t["metric"] is not None and math.isfinite(t["metric"])]
+        longest = max((t["steps"] for t in ok), default=0)
+        rounds = sorted({t.get("round", 1) for t in ok})
+        ys_all = np.array([t["metric"] for t in ok], float)
+        log_y = len(ys_all) and ys_all.min() > 0 and ys_all.max() / ys_all.min() > 10
         for ax, name in zip(axes[0], names):
             kind = space.dimensions[name].kind if space is not None and name in space.dimensions else None
+            for i, r in enumerate(rounds):
+                for full in (True, False):
+                    group = [t for t in ok if t.get("round", 1) == r and (t["steps"] == longest) == full]
+                    if not group:
+                        continue
+                    xs = np.array([t["hyperparams"][name] for t in group], float)
+                    xs = 1 - xs if kind == "one_minus_log" else xs
+                    label = (f"round {r}" if len(rounds) > 1 else "trained fully") if full else \
+                        (f"round {r}, stopped early" if len(rounds) > 1 else "stopped early")
+                    colour = f"C{i}"
+                    ax.scatter(xs, [t["metric"] for t in group], s=14, label=label,
+                               facecolors=colour if full else "none", edgecolors=colour)
             xs = np.array([t["hyperparams"][name] for t in ok], float)
-            ys = [t["metric"] for t in ok]
             if kind == "one_minus_log":
-                ax.scatter(1 - xs, ys, s=12)
                 ax.set_xscale("log")
                 ax.set_xlabel(f"1 - {name}")
             else:
-                ax.scatter(xs, ys, s=12)
                 if kind == "log" or (kind is None and len(xs) and xs.min() > 0 and xs.max() / xs.min() > 10):
                     ax.set_xscale("log")
                 ax.set_xlabel(name)
-            ax.set_ylabel("final metric")
+            if log_y:
+                ax.set_yscale("log")
+            ax.set_ylabel(metric_name)
+        if names and ok:
+            axes[0][0].legend(fontsize=7)
         curves = axes[0][-1]
         for t in self.trials:
             if t["history"]["loss"]:
