@@ -34,6 +34,7 @@ import numpy as np
 from ._adam import adam, adamw
 from ._batch_norm import batch_norm, batch_norm_init
 from ._cli_checks import FolderLock, UsageError, check_flags, resumed
+from ._cli_task import load_space, load_task
 from ._rmsprop import rmsprop
 from ._sgd import sgd
 from .sweep import Runner, Space, SweepResult, coarse_to_fine, log_uniform, one_minus_log_uniform, trials_mesh
@@ -150,6 +151,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="devices to shard trials over; 0 = every device, one per CPU core on a CPU")
     p.add_argument("--cache-dir", default=_default_cache(), help="persistent compilation cache")
     p.add_argument("--no-cache", action="store_true", help="compile without the persistent cache")
+    p.add_argument("--task", metavar="FILE.py:FUNCTION", default=None,
+                   help="your own task instead of the bundled digits MLP (see optfn/_cli_task.py)")
+    p.add_argument("--space", metavar="SPACE.toml", default=None, help="the search space of --task, in TOML")
     p.add_argument("--out", default="optfn-sweep", help="output folder")
     p.add_argument("--checkpoint-every", type=int, default=1, help="chunks between checkpoints")
     p.add_argument("--resume", metavar="DIR", help="continue the sweep saved in DIR with its own options")
@@ -169,12 +173,19 @@ def _write_atomic(path: str, text: str) -> None:
         raise OSError(f"could not write {path} ({e.strerror or e}); the checkpoints already written are intact.") from None
 
 
-def _table(trials: list, beta: str, k: int = 10) -> str:
-    lines = [f"{'rank':>4} {'round':>5} {'val loss':>9} {'learning_rate':>13} {beta or '':>9} {'steps':>5}"]
+def _value(v) -> str:
+    return f"{v:.3e}" if isinstance(v, float) and (abs(v) < 1e-2 or abs(v) >= 1e3) else (
+        f"{v:.4f}" if isinstance(v, float) else str(v))
+
+
+def _table(trials: list, names: list, metric_name: str, k: int = 10) -> str:
+    label = "val loss" if metric_name == "validation loss" else metric_name.replace(" ", "_")[:16]
+    w = max(9, len(label))
+    lines = [f"{'rank':>4} {'round':>5} {label:>{w}} " + " ".join(f"{n[:13]:>13}" for n in names) + f" {'steps':>5}"]
     for rank, t in enumerate(trials[:k], 1):
         h = t["hyperparams"]
-        b = f"{h[beta]:.4f}" if beta else ""
-        lines.append(f"{rank:>4} {t['round']:>5} {t['metric']:>9.4f} {h['learning_rate']:>13.3e} {b:>9} {t['steps']:>5}")
+        lines.append(f"{rank:>4} {t['round']:>5} {t['metric']:>{w}.4f} "
+                     + " ".join(f"{_value(h[n]):>13}" for n in names) + f" {t['steps']:>5}")
     return "\n".join(lines)
 
 
@@ -195,23 +206,36 @@ def sweep_command(args) -> SweepResult:
     return result
 
 
-def _sweep(args, out) -> SweepResult:
+def _pieces(args):
+    """The runner's pieces and the first round's space: the bundled digits task, or ``--task``."""
+    if args.task:
+        task = load_task(args.task)
+        return ({"has_state": False, "goal": "min", **{k: v for k, v in task.items() if k != "metric_name"}},
+                load_space(args.space), task.get("metric_name", "metric"))
     init, loss, evaluate, train, val = digits_task(args.hidden, args.seed)
-    runner = Runner(init=init, loss=loss, optimizer=_optimizer(args.optimizer), data=train, evaluate=evaluate,
-                    eval_data=val, steps=args.steps, chunk_steps=min(args.chunk_steps, args.steps),
-                    batch_size=args.batch_size, has_state=True, shared_batches=args.shared_batches,
-                    cache_dir=None if args.no_cache else args.cache_dir)
+    return (dict(init=init, loss=loss, optimizer=_optimizer(args.optimizer), data=train, evaluate=evaluate,
+                 eval_data=val, has_state=True), _space(args), "validation loss")
+
+
+def _sweep(args, out) -> SweepResult:
+    pieces, space, metric_name = _pieces(args)
+    try:
+        runner = Runner(**pieces, steps=args.steps, chunk_steps=min(args.chunk_steps, args.steps),
+                        batch_size=args.batch_size, shared_batches=args.shared_batches,
+                        cache_dir=None if args.no_cache else args.cache_dir)
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"--task {args.task}: {e}" if args.task else str(e)) from None
     devices = jax.devices()[: args.devices or None]
     mesh = trials_mesh(devices) if len(devices) > 1 else None
-    result = coarse_to_fine(runner, _space(args), args.trials, rounds=args.rounds, halving=args.halving or None,
+    result = coarse_to_fine(runner, space, args.trials, rounds=args.rounds, halving=args.halving or None,
                             top_k=args.top_k, confirm=args.confirm, confirm_seeds=args.confirm_seeds,
                             seeds=args.seeds, seed=args.seed, mesh=mesh, progress=not args.quiet,
                             checkpoint_dir=out, checkpoint_every=args.checkpoint_every)
-    beta = BETA_NAME[args.optimizer]
-    print(_table(result.top(10), beta))
+    names = [n for n, d in space.dimensions.items() if d.kind != "fixed"][:4]
+    print(_table(result.top(10), names, metric_name))
     if result.confirmed is not None:
         print(f"confirmed with {args.confirm_seeds} fresh seeds each (use the first):")
-        print(_confirm_table(result.confirmed.top(args.confirm), beta))
+        print(_confirm_table(result.confirmed.top(args.confirm), names, metric_name))
     _write_atomic(os.path.join(out, "results.json"), result.to_json())
     pick = (result.confirmed or result).best()
     if pick is not None and result.models:
@@ -225,20 +249,19 @@ def _sweep(args, out) -> SweepResult:
           f"(optfn.sweep.load_params)")
     if not args.no_plot:
         try:
-            result.plot(os.path.join(out, "sweep.png"), space=_space(args), metric_name="validation loss")
+            result.plot(os.path.join(out, "sweep.png"), space=space, metric_name=metric_name)
             print(f"plot: {out}/sweep.png")
         except ImportError as e:
             print(f"no plot ({e})")
     return result
 
 
-def _confirm_table(trials: list, beta: str) -> str:
-    lines = [f"{'rank':>4} {'id':>5} {'val loss mean +- std':>22} {'learning_rate':>13} {beta or '':>9}"]
+def _confirm_table(trials: list, names: list, metric_name: str) -> str:
+    lines = [f"{'rank':>4} {'id':>5} {(metric_name + ' mean +- std')[:24]:>24} " + " ".join(f"{n[:13]:>13}" for n in names)]
     for rank, t in enumerate(trials, 1):
         h = t["hyperparams"]
-        b = f"{h[beta]:.4f}" if beta else ""
-        lines.append(f"{rank:>4} {t['id']:>5} {t['metric']:>11.4f} +- {t['metric_std']:<7.4f} "
-                     f"{h['learning_rate']:>13.3e} {b:>9}")
+        lines.append(f"{rank:>4} {t['id']:>5} {t['metric']:>13.4f} +- {t['metric_std']:<7.4f} "
+                     + " ".join(f"{_value(h[n]):>13}" for n in names))
     return "\n".join(lines)
 
 

@@ -47,6 +47,17 @@ def check_flags(args) -> None:
             raise UsageError(f"{flag_b} must be in (0, 1), got {b}.")
         if not a < b:
             raise UsageError(f"{flag_a} {a} must be below {flag_b} {b}.")
+    if bool(args.task) != bool(args.space):
+        raise UsageError("--task and --space go together: --task FILE.py:FUNCTION --space SPACE.toml.")
+    if args.task and ".py:" in args.task and not os.path.isabs(args.task):  # --resume from anywhere
+        args.task = os.path.abspath(args.task)
+    if args.space and not os.path.isabs(args.space):
+        args.space = os.path.abspath(args.space)
+    if args.task:  # load both now, so a mistake in them is reported before anything is written
+        from ._cli_task import load_space, load_task
+
+        load_task(args.task)
+        load_space(args.space)
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out} is a file; pass a folder (it is created if missing).")
 

@@ -173,3 +173,24 @@ def test_a_folder_in_use_is_refused_and_a_stale_lock_is_taken_over(tmp_path):
     (out / ".lock").write_text(str(dead.pid))  # a killed sweep's lock
     assert _optfn("sweep", *TINY, "--out", str(out)).returncode == 0
     assert not (out / ".lock").exists()  # released on exit
+
+
+def test_your_own_task_and_space_from_the_command_line(tmp_path):
+    root = os.path.join(os.path.dirname(__file__), "..", "examples", "task")
+    out = str(tmp_path / "t")
+    run = _optfn("sweep", "--task", os.path.join(root, "my_task.py") + ":make_task", "--space",
+                 os.path.join(root, "space.toml"), "--trials", "16", "--steps", "100", "--quiet", "--no-plot",
+                 "--out", out)
+    assert run.stdout.splitlines()[0].split()[:6] == ["rank", "round", "validation_mse", "learning_rate", "b1", "hidden"]
+    with open(os.path.join(out, "results.json")) as f:
+        trials = json.load(f)["trials"]
+    assert len(trials) == 32 and {t["hyperparams"]["hidden"] for t in trials} == {16, 32}
+    assert min(t["metric"] for t in trials if t["status"] == "ok") < 1.0
+    from optfn.sweep import load_params
+
+    assert set(load_params(os.path.join(out, "best_model.npz"))) == {"w1", "w2"}
+    bad = tmp_path / "bad.toml"
+    bad.write_text("learning_rate = { log_normal = [1, 2] }\n")
+    run = _optfn("sweep", "--task", os.path.join(root, "my_task.py") + ":make_task", "--space", str(bad),
+                 "--out", str(tmp_path / "u"), check=False)
+    assert run.returncode == 2 and "learning_rate must be one of" in run.stderr and not (tmp_path / "u").exists()

@@ -1,0 +1,25 @@
+"""A task for `optfn sweep --task`: a one-hidden-layer regression, copy and adapt it.
+
+    optfn sweep --task examples/task/my_task.py:make_task --space examples/task/space.toml
+"""
+
+import jax, jax.numpy as jnp, numpy as np
+import optfn
+
+def make_task():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(512, 8)).astype(np.float32)
+    y = (x @ np.arange(8.0) + 0.1 * rng.normal(size=512)).astype(np.float32)
+
+    def init(key, hp):
+        k1, k2 = jax.random.split(key)
+        return {"w1": jax.nn.initializers.he_normal()(k1, (8, hp["hidden"])),
+                "w2": jax.nn.initializers.glorot_normal()(k2, (hp["hidden"], 1))}
+
+    def mse(params, batch):
+        return jnp.mean((jax.nn.relu(batch["x"] @ params["w1"]) @ params["w2"] - batch["y"][:, None]) ** 2)
+
+    return {"init": init, "loss": mse, "evaluate": mse,
+            "optimizer": lambda hp: optfn.adam(hp["learning_rate"], b1=hp["b1"]),
+            "data": {"x": x[:400], "y": y[:400]}, "eval_data": {"x": x[400:], "y": y[400:]},
+            "metric_name": "validation mse"}
