@@ -160,10 +160,12 @@ class Programs:
     def _key(self, kind, static, mesh, args):
         return (kind, structure_key(static), mesh, _signature(args))
 
-    def _compile(self, kind: str, static: dict, mesh, args: tuple):
+    def _lower(self, kind: str, static: dict, mesh, args: tuple):
         fn = dict(zip(("init", "chunk", "eval"), self._block_fns(static)))[kind]
         per_row, donate = self._SPECS[kind]
-        lowered = self._wrap(fn, per_row, donate, mesh).lower(*args)
+        return self._wrap(fn, per_row, donate, mesh).lower(*args)
+
+    def _compile(self, kind: str, lowered):
         if kind == "init":
             # init runs once per block, so its code need not be fast; without LLVM's
             # optimisations a typical init (truncated-normal initialisers) compiles 3-4x
@@ -197,8 +199,10 @@ class Programs:
         if self.on_compile:
             self.on_compile(", ".join(todo), True)
         t0 = time.perf_counter()
+        # trace here (libraries such as flax nnx keep trace state per thread), compile in threads
+        lowered = {kind: self._lower(kind, static, mesh, args) for kind, args in todo.items()}
         with concurrent.futures.ThreadPoolExecutor(len(todo)) as pool:
-            futures = {kind: pool.submit(self._compile, kind, static, mesh, args) for kind, args in todo.items()}
+            futures = {kind: pool.submit(self._compile, kind, lowered[kind]) for kind in todo}
             for kind, future in futures.items():
                 self._compiled[self._key(kind, static, mesh, todo[kind])] = future.result()
                 self.counts[kind] += 1
@@ -213,7 +217,7 @@ class Programs:
             if self.on_compile:
                 self.on_compile(kind, True)
             t0 = time.perf_counter()
-            exe = self._compiled[key] = self._compile(kind, static, mesh, args)
+            exe = self._compiled[key] = self._compile(kind, self._lower(kind, static, mesh, args))
             self.seconds += time.perf_counter() - t0
             self.counts[kind] += 1
             if self.on_compile:
