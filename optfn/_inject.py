@@ -198,6 +198,7 @@ def inject_hyperparams(
         unknown = [h for h in names if h not in signature.parameters]
         if unknown and not accepts_any:  # a wrong name is a wrong value: ValueError, as in optax
             raise ValueError(f"{fn}: {what} {unknown} are not arguments of {name}; it takes {list(signature.parameters)}.")
+    _check.dtype_arg(fn, "hyperparam_dtype", hyperparam_dtype)  # a float dtype, named if wrong
     dtype = jnp.dtype(jnp.float32 if hyperparam_dtype is None else hyperparam_dtype)
 
     @functools.wraps(factory)

@@ -127,6 +127,8 @@ def test_inject_hyperparams_takes_optax_arguments():
         learning_rate=0.1, b1=0.9)
     state = opt.init(jnp.zeros(2))
     assert "b1" not in state.hyperparams and state.hyperparams["learning_rate"].dtype == jnp.bfloat16
+    with pytest.raises(TypeError, match=r"hyperparam_dtype must be None or a dtype.*'floot32'"):
+        optfn.inject_hyperparams(optfn.adam, hyperparam_dtype="floot32")
     with pytest.raises(ValueError, match=r"static_args \['lr'\] are not arguments of scale"):
         optfn.inject_hyperparams(optfn.scale, static_args="lr")
 

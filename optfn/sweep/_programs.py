@@ -62,8 +62,8 @@ def _signature(args) -> tuple:
 class Programs:
     """Builds, compiles (ahead of time, timed) and caches the block programs of a runner.
 
-    ``counts`` maps ``"init"``, ``"chunk"``, ``"eval"`` and ``"repack"`` to how many
-    programs of that kind were compiled; ``seconds`` is the time spent compiling.
+    ``counts`` maps ``"init"``, ``"chunk"`` and ``"eval"`` to how many programs of that
+    kind were compiled; ``seconds`` is the time spent compiling.
     ``on_compile(kind, started)`` is called around every compilation (the progress bar
     shows it as its own phase).
     """
@@ -71,7 +71,7 @@ class Programs:
     def __init__(self, runner):
         self.runner = runner
         self._compiled = {}
-        self.counts = {"init": 0, "chunk": 0, "eval": 0, "repack": 0}
+        self.counts = {"init": 0, "chunk": 0, "eval": 0}
         self.seconds = 0.0
         self.on_compile: Optional[Callable] = None
 

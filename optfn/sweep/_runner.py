@@ -166,12 +166,12 @@ class Runner:
     def compiles(self) -> int:
         """How many programs this runner has compiled (``init``, ``chunk`` and ``eval``,
         over all structures); ``compile_counts`` has them by kind."""
-        return sum(self.programs.counts[k] for k in ("init", "chunk", "eval"))
+        return sum(self.programs.counts.values())
 
     @property
     def compile_counts(self) -> dict:
         """``{"init": n, "chunk": n, "eval": n}``: programs compiled so far, by kind."""
-        return {k: self.programs.counts[k] for k in ("init", "chunk", "eval")}
+        return dict(self.programs.counts)
 
     # -- checks before any compilation ------------------------------------------------
 
