@@ -16,6 +16,7 @@ from ._result import SweepResult as SweepResult
 from ._strategy import Plan as Plan
 from ._strategy import RandomSearch as RandomSearch
 from ._strategy import Strategy as Strategy
+from ._stream import Stream as Stream
 from ._mesh import trials_mesh as trials_mesh
 from ._params_io import load_params as load_params
 from ._params_io import save_params as save_params

@@ -1,8 +1,10 @@
-"""Feeding data to a sweep: batches drawn inside the compiled program.
+"""Feeding data to a sweep: batches drawn inside the compiled program, or streamed.
 
-``data`` is either a pytree of arrays with one row per example, passed to every program
+``data`` is a pytree of arrays with one row per example, passed to every program
 as an argument (never baked in as a constant; replicated on a mesh, each process
-feeding its local copy), or a function ``(key, step) -> batch``. Batches come from a
+feeding its local copy), a function ``(key, step) -> batch``, or a stream of host
+batches (``_stream.py``: each chunk's batches are stacked, placed, and shared by every
+trial). Batches come from a
 *stream key*: the trial's own, or with ``shared_batches`` one shared by every trial
 (common random numbers).
 
@@ -22,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _mesh
+from ._stream import Feeder, as_stream
 
 
 def leading(fn: str, name: str, tree) -> int:
@@ -39,14 +42,33 @@ def leading(fn: str, name: str, tree) -> int:
 SAMPLINGS = ("epochs", "replacement")
 
 
+class _Fixed:
+    """Arrays or a batch function: the same program argument for every chunk."""
+
+    def __init__(self, argument):
+        self.argument = argument
+
+    def current(self):
+        return self.argument
+
+    def advance(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class Feed:
     """Where a runner's batches come from; ``plan`` and ``batch`` run traced."""
 
     def __init__(self, data: Any, batch_size: int, sampling: str = "epochs"):
         if sampling not in SAMPLINGS:
             raise ValueError(f"Runner: sampling must be one of {SAMPLINGS}, got sampling={sampling!r}.")
+        self.stream = as_stream(data)
         self.source, self.batch_size, self.sampling = data, batch_size, sampling
-        self.n_examples = None if callable(data) else leading("Runner", "data", data)
+        self.chunk_steps = 1  # set by the runner: batches per streamed chunk
+        arrays = not callable(data) and self.stream is None
+        self.n_examples = leading("Runner", "data", data) if arrays else None
         if self.epochs and batch_size > self.n_examples:
             raise ValueError(f"Runner: batch_size={batch_size} exceeds the {self.n_examples} examples of data; an "
                              "epoch needs at least one full batch. Pass a smaller batch_size, or "
@@ -54,20 +76,37 @@ class Feed:
 
     @property
     def epochs(self) -> bool:
-        return self.sampling == "epochs" and not callable(self.source)
+        return self.sampling == "epochs" and self.n_examples is not None
+
+    def shared(self, shared_batches: bool) -> bool:
+        """Whether every row of a block trains on the same batch (a stream's always do)."""
+        return shared_batches or self.stream is not None
 
     def size(self, static: dict) -> int:
+        if self.stream is not None:
+            return jax.tree.leaves(self.spec())[0].shape[1]
         return static.get("batch_size", self.batch_size)
 
     def steps_per_epoch(self, static: dict) -> int:
-        """Optimizer steps per pass over the data (``n // batch_size``)."""
+        """Optimizer steps per pass over the data (``n // batch_size``, a stream's ``len``)."""
+        if self.stream is not None:
+            return len(self.stream)
         if callable(self.source):
             raise ValueError("Runner: steps_per_epoch needs data given as arrays, not a batch function.")
         return max(1, self.n_examples // self.size(static))
 
-    def argument(self, mesh):
-        """The data as a program argument (``None`` for a batch function)."""
-        return None if callable(self.source) else _mesh.replicate(self.source, mesh)
+    def spec(self):
+        """The program's data argument, or its shapes for a stream (``None`` for a batch function)."""
+        if self.stream is not None:
+            return self.stream.spec(self.chunk_steps)
+        return None if callable(self.source) else self.source
+
+    def open(self, mesh, step: int, end: int):
+        """The program's data argument for each chunk of a run from ``step`` to ``end``
+        (``current()``, ``advance()`` after each chunk, ``close()``)."""
+        if self.stream is not None:
+            return Feeder(self.stream, self.chunk_steps, mesh, step, end)
+        return _Fixed(None if callable(self.source) else _mesh.replicate(self.source, mesh))
 
     def plan(self, stream, first_step, n_steps: int, static: dict):
         """What ``batch`` needs for steps ``first_step .. first_step + n_steps - 1``: the
@@ -81,6 +120,8 @@ class Feed:
                                                          self.n_examples))(jnp.arange(epochs))
 
     def batch(self, stream, step, static: dict, data, plan=None, first_step=None):
+        if self.stream is not None:  # ``data`` is this chunk's batches, the first at ``first_step``
+            return jax.tree.map(lambda a: a[step - first_step], data)
         if callable(self.source):
             return self.source(jax.random.fold_in(stream, step), step)
         size = self.size(static)

@@ -31,11 +31,25 @@ class Loop:
         self.blocks, self.running, self.state, self.chunks = [], [], None, 0
         self.final, self.keep = {}, None  # trial -> (params, model state) on the host; how many configs to keep
         self.timings = {"compile": 0.0, "train": 0.0, "eval": 0.0}
-        self.data = runner.feed.argument(mesh)
+        self.feeder = None  # the data argument of each chunk (``open_data``)
         self.eval_data = _mesh.replicate(runner.eval_data, mesh)
         self.shared_key = _mesh.replicate(jax.random.fold_in(train_root, _SHARED), mesh)
 
     # -- bookkeeping -------------------------------------------------------------------
+
+    @property
+    def data(self):
+        return self.feeder.current()
+
+    def open_data(self) -> None:
+        """Start feeding data at this run's position: a stream is read from the batch
+        after the chunks already trained (a resumed run skips what it trained on)."""
+        r = self.runner
+        self.feeder = r.feed.open(self.mesh, self.chunks * r.chunk_steps, r.steps)
+
+    def close_data(self) -> None:
+        if self.feeder is not None:
+            self.feeder.close()
 
     @property
     def step(self) -> int:
@@ -128,6 +142,7 @@ class Loop:
             for j, t in enumerate(b.trials):
                 self.ledger.record(int(t), int(b.steps[j]), losses[j], float(metric[j]))
         self.chunks += 1
+        self.feeder.advance()
         reports = [self.ledger.report(c) for c in self.running]
         return [x.metric for x in reports if x.status == OK and np.isfinite(x.metric)]
 
@@ -173,7 +188,8 @@ class Loop:
             numeric = {k: jax.ShapeDtypeStruct((width,), jnp.float32) for k in spec["numeric"]}
             keys = jax.ShapeDtypeStruct((width, *jax.random.PRNGKey(0).shape), jnp.uint32)
             shared = jax.ShapeDtypeStruct(keys.shape[1:], jnp.uint32)
-            carry = self.runner.programs.eval_shape_init(spec["static"], keys, numeric, shared, self.data)
+            carry = self.runner.programs.eval_shape_init(spec["static"], keys, numeric, shared,
+                                                         self.runner.feed.spec())
             leaves = arrays[at:at + spec["n_leaves"]]
             at += spec["n_leaves"]
             tree = jax.tree.unflatten(jax.tree.structure((numeric, keys, carry)), leaves)
@@ -186,7 +202,8 @@ class Loop:
             numeric = {k: one for k in self.space.numeric_names}
             keys = jax.ShapeDtypeStruct((1, *jax.random.PRNGKey(0).shape), jnp.uint32)
             shared = jax.ShapeDtypeStruct(keys.shape[1:], jnp.uint32)
-            params, mstate, _ = self.runner.programs.eval_shape_init(static, keys, numeric, shared, self.data)
+            params, mstate, _ = self.runner.programs.eval_shape_init(static, keys, numeric, shared,
+                                                                     self.runner.feed.spec())
             tree = jax.tree.structure((params, mstate))
             self.final[t] = jax.tree.unflatten(tree, arrays[at:at + tree.num_leaves])
             at += tree.num_leaves

@@ -126,14 +126,14 @@ class Programs:
             return jax.vmap(init, in_axes=(0, 0, None, None))(keys, numeric, shared_key, data)
 
         def block_chunk(carry, numeric, keys, steps, shared_key, data):
-            n = r.chunk_steps
-            if r.shared_batches:  # the epochs' permutations this chunk spans, drawn once
+            n, shared = r.chunk_steps, r.feed.shared(r.shared_batches)
+            if shared:  # the epochs' permutations this chunk spans, drawn once
                 plan = r.feed.plan(shared_key, steps[0], n, static)
             else:
                 plan = jax.vmap(lambda k, s: r.feed.plan(jax.random.fold_in(k, 1), s, n, static))(keys, steps)
 
             def body(c, t):
-                if r.shared_batches:  # one batch for every row: an operand shared by the block
+                if shared:  # one batch for every row: an operand shared by the block
                     b = batch(shared_key, steps[0] + t, data, plan, steps[0])
                     return jax.vmap(step, in_axes=(0, 0, None))(c, numeric, b)
                 return jax.vmap(own_step, in_axes=(0, 0, 0, 0, None, 0, 0))(

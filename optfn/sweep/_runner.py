@@ -131,6 +131,7 @@ class Runner:
         self.steps = _positive_int(fn, "steps", steps)
         self.chunk_steps = min(_positive_int(fn, "chunk_steps", 50 if chunk_steps is None else chunk_steps),
                                self.steps)
+        self.feed.chunk_steps = self.chunk_steps
         if self.steps % self.chunk_steps:
             raise ValueError(f"{fn}: steps={steps} must be a multiple of chunk_steps={self.chunk_steps}.")
         if goal not in ("min", "max"):
@@ -176,6 +177,10 @@ class Runner:
     # -- checks before any compilation ------------------------------------------------
 
     def _check(self, space: Space, hp_values: dict) -> None:
+        if "batch_size" in space.dimensions and self.feed.stream is not None:
+            raise ValueError("Runner: data is a stream of batches, whose size the stream sets, so batch_size "
+                             "cannot be a hyperparameter of this sweep; remove it from the space, or pass the "
+                             "data as arrays.")
         if "batch_size" in space.dimensions and space.dimensions["batch_size"].numeric:
             raise ValueError(
                 f"Runner: batch_size is a shape, so it must be structural (int_uniform, choice or a fixed "
@@ -185,7 +190,7 @@ class Runner:
         numeric = {k: jnp.float32(v) for k, v in hp_values.items() if space.dimensions[k].numeric}
         hp = _Recorder({**static, **numeric})
 
-        def probe(key):
+        def probe(key, data):
             out = self.init(key, hp)
             if self.has_state and not (isinstance(out, tuple) and len(out) == 2):
                 raise ValueError(f"Runner: with has_state=True, init must return (params, model_state), got "
@@ -197,7 +202,7 @@ class Runner:
                                 "call the factory, e.g. lambda hp: optfn.adam(hp['learning_rate']).")
             opt.init(params)
             zero = jnp.int32(0)
-            batch = self.feed.batch(key, zero, static, self.data, self.feed.plan(key, zero, 1, static), zero)
+            batch = self.feed.batch(key, zero, static, data, self.feed.plan(key, zero, 1, static), zero)
             value = self.loss(params, mstate, batch) if self.has_state else self.loss(params, batch)
             value = value[0] if self.has_state else value
             metric = None
@@ -206,7 +211,7 @@ class Runner:
                     self.evaluate(params, self.eval_data)
             return value, metric
 
-        shape, metric = jax.eval_shape(probe, jax.random.PRNGKey(0))
+        shape, metric = jax.eval_shape(probe, jax.random.PRNGKey(0), self.feed.spec())
         if getattr(shape, "shape", None) != ():
             raise ValueError(
                 f"Runner: loss must return a scalar, got {shape}. Reduce it, e.g. with jnp.mean "
@@ -234,9 +239,12 @@ class Runner:
         numeric = {k: jax.ShapeDtypeStruct((1,), jnp.float32) for k in space.numeric_names}
         keys = jax.ShapeDtypeStruct((1, *jax.random.PRNGKey(0).shape), jnp.uint32)
         shared = jax.ShapeDtypeStruct(keys.shape[1:], jnp.uint32)
-        carry = self.programs.eval_shape_init(static, keys, numeric, shared, self.feed.argument(None))
+        data = self.feed.spec()
+        carry = self.programs.eval_shape_init(static, keys, numeric, shared, data)
         guess = 4 * sum(a.size * a.dtype.itemsize for a in jax.tree.leaves(carry))  # carry in, out, grads, temps
-        if not callable(self.data):  # a batch and its activations, and the epochs' permutations
+        if self.feed.stream is not None:  # a batch and its activations
+            guess += 4 * sum(np.dtype(a.dtype).itemsize * int(np.prod(a.shape[1:])) for a in jax.tree.leaves(data))
+        elif not callable(self.data):  # a batch and its activations, and the epochs' permutations
             row = sum(np.dtype(a.dtype).itemsize * int(np.prod(np.shape(a)[1:])) for a in jax.tree.leaves(self.data))
             guess += 4 * row * self.feed.size(static) + 4 * self.feed.n_examples * 3
         budget = _device_bytes() * shards / 2
@@ -347,6 +355,7 @@ class Runner:
         bar = Progress(progress, self.steps // self.chunk_steps - loop.chunks, self.goal)
         self.programs.on_compile = bar.compiling
         try:
+            loop.open_data()
             while True:
                 plan, loop.state = strategy.ask(loop.state)
                 loop.apply(plan)
@@ -363,6 +372,7 @@ class Runner:
             if checkpoint is not None:
                 loop.save(checkpoint, settings)
         finally:
+            loop.close_data()
             self.programs.on_compile = None
             bar.close()
         return loop.result(strategy)
@@ -410,7 +420,7 @@ class Runner:
         """
         sample = space.sample(1, seed)[0]
         static = {k: v for k, v in sample.items() if not space.dimensions[k].numeric}
-        data = self.feed.argument(None)
+        data = self.feed.spec()
         one, two = (self.programs.chunk_memory(static, t, space.numeric_names, data) for t in (1, 2))
         return {"per_trial_bytes": int(two - one), "fixed_bytes": int(2 * one - two)}
 
