@@ -11,8 +11,9 @@ batches (``--shared-batches``, common random numbers). Then the best ``--confirm
 configurations are retrained with ``--confirm-seeds`` fresh seeds each and ranked by
 their mean, so the pick is not a lucky trial. The output folder receives
 ``results.json``, ``results.csv``, ``sweep.png``, the options (``args.json``) and one
-checkpoint per round (``round<k>.npz``, ``confirm.npz``), saved atomically every
-``--checkpoint-every`` chunks.
+checkpoint per round (``round<k>.npz``, ``confirm.npz``; with ``--checkpoint-format
+orbax`` an orbax-checkpoint folder per round, ``round<k>``, ``confirm``), saved
+atomically every ``--checkpoint-every`` chunks.
 
 Trials are split over one XLA device per CPU core (``--devices``, default all of them),
 and compiled programs are kept in a persistent cache (``--cache-dir``, default
@@ -156,6 +157,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--space", metavar="SPACE.toml", default=None, help="the search space of --task, in TOML")
     p.add_argument("--out", default="optfn-sweep", help="output folder")
     p.add_argument("--checkpoint-every", type=int, default=1, help="chunks between checkpoints")
+    p.add_argument("--checkpoint-format", choices=("npz", "orbax"), default="npz",
+                   help="one .npz file per round, or an orbax-checkpoint folder (sharded, asynchronous)")
     p.add_argument("--resume", metavar="DIR", help="continue the sweep saved in DIR with its own options")
     p.add_argument("--no-plot", action="store_true", help="skip sweep.png")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -230,7 +233,8 @@ def _sweep(args, out) -> SweepResult:
     result = coarse_to_fine(runner, space, args.trials, rounds=args.rounds, halving=args.halving or None,
                             top_k=args.top_k, confirm=args.confirm, confirm_seeds=args.confirm_seeds,
                             seeds=args.seeds, seed=args.seed, mesh=mesh, progress=not args.quiet,
-                            checkpoint_dir=out, checkpoint_every=args.checkpoint_every)
+                            checkpoint_dir=out, checkpoint_every=args.checkpoint_every,
+                            checkpoint_format=getattr(args, "checkpoint_format", "npz"))
     names = [n for n, d in space.dimensions.items() if d.kind != "fixed"][:4]
     print(_table(result.top(10), names, metric_name))
     if result.confirmed is not None:

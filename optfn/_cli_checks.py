@@ -58,6 +58,12 @@ def check_flags(args) -> None:
 
         load_task(args.task)
         load_space(args.space)
+    if getattr(args, "checkpoint_format", "npz") == "orbax":
+        try:
+            import orbax.checkpoint  # noqa: F401
+        except ImportError:
+            raise UsageError("--checkpoint-format orbax needs orbax-checkpoint: pip install 'optfn[checkpoint]'; "
+                             "or leave the default --checkpoint-format npz.") from None
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out} is a file; pass a folder (it is created if missing).")
 

@@ -10,7 +10,13 @@ from optfn import sweep
 SPACE = sweep.Space({"lr": sweep.log_uniform(1e-3, 0.3), "b1": sweep.one_minus_log_uniform(0.5, 0.99)})
 
 
-def run(mesh=None):
+class Stop(Exception):
+    """Raised by the callback to interrupt a sweep (as a kill would, after a checkpoint)."""
+
+
+def run(mesh=None, stream=False, checkpoint=None, stop_at=None):
+    """The sweep; ``stream`` feeds the data as host batches (each process its own copy);
+    ``checkpoint`` and ``stop_at`` (a step) interrupt it and ``resume`` it."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(128, 4)).astype(np.float32)  # every process holds its own copy
     data = {"x": x, "y": (x @ np.array([1.0, -2.0, 0.5, 3.0], np.float32))}
@@ -21,6 +27,18 @@ def run(mesh=None):
     def loss(p, batch):
         return jnp.mean((jnp.tanh(batch["x"] @ p["w1"]) @ p["w2"] - batch["y"]) ** 2)
 
-    runner = sweep.Runner(init=init, loss=loss, optimizer=lambda h: optfn.adam(h["lr"], b1=h["b1"]), data=data,
+    def batches(step):  # batch t: rows (16 t .. 16 t + 15) mod 128
+        while True:
+            i = step % 8
+            yield {"x": data["x"][16 * i:16 * i + 16], "y": data["y"][16 * i:16 * i + 16]}
+            step += 1
+
+    def stop(info):
+        if stop_at is not None and info["step"] == stop_at:
+            raise Stop
+
+    runner = sweep.Runner(init=init, loss=loss, optimizer=lambda h: optfn.adam(h["lr"], b1=h["b1"]),
+                          data=sweep.Stream(batches) if stream else data,
                           evaluate=loss, eval_data=data, steps=40, chunk_steps=10, batch_size=16)
-    return runner.run(SPACE, 10, seed=7, halving=2, min_steps=20, mesh=mesh)
+    return runner.run(SPACE, 10, seed=7, halving=2, min_steps=20, mesh=mesh, checkpoint=checkpoint,
+                      resume=checkpoint is not None, callback=stop)

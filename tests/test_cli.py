@@ -63,18 +63,27 @@ def test_the_sweep_writes_a_ranked_table_json_csv_and_a_plot(finished):
     assert os.listdir(os.path.join(CACHE_HOME, "optfn", "xla"))  # the persistent cache, on by default
 
 
-def test_a_killed_sweep_resumes_to_the_same_results(finished, tmp_path):
+def _committed(path, fmt) -> bool:
+    if fmt == "npz":
+        return os.path.exists(path)
+    return os.path.isdir(path) and any(name.isdigit() for name in os.listdir(path))  # a finished orbax step
+
+
+@pytest.mark.parametrize("fmt", ["npz", "orbax"])
+def test_a_killed_sweep_resumes_to_the_same_results(finished, tmp_path, fmt):
+    if fmt == "orbax":
+        pytest.importorskip("orbax.checkpoint")
     out = str(tmp_path / "b")
-    proc = subprocess.Popen([sys.executable, "-m", "optfn", "sweep", *SMALL, "--out", out],
+    proc = subprocess.Popen([sys.executable, "-m", "optfn", "sweep", *SMALL, "--out", out, "--checkpoint-format", fmt],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "XDG_CACHE_HOME": CACHE_HOME})
-    checkpoint = os.path.join(out, "round1.npz")
+    checkpoint = os.path.join(out, "round1.npz" if fmt == "npz" else "round1")
     deadline = time.time() + 240
-    while not os.path.exists(checkpoint) and proc.poll() is None and time.time() < deadline:
+    while not _committed(checkpoint, fmt) and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert os.path.exists(checkpoint) and not os.path.exists(os.path.join(out, "results.json"))  # really cut off
+    assert _committed(checkpoint, fmt) and not os.path.exists(os.path.join(out, "results.json"))  # really cut off
     _optfn("sweep", "--resume", out)
     assert _trials(out) == _trials(finished[0])
 

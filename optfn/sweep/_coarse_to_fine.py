@@ -16,7 +16,7 @@ from ._result import SweepResult
 def coarse_to_fine(runner, space, trials: int = 128, *, rounds: int = 2, halving: Optional[int] = 3,
                    top_k: int = 16, confirm: int = 4, confirm_seeds: int = 8, seeds: int = 1, seed: int = 0,
                    mesh=None, progress: bool = False, checkpoint_dir: Optional[str] = None,
-                   checkpoint_every: int = 1) -> SweepResult:
+                   checkpoint_every: int = 1, checkpoint_format: str = "npz") -> SweepResult:
     """Coarse-to-fine rounds with successive halving, then the best ``confirm`` retrained.
 
     Args:
@@ -35,6 +35,9 @@ def coarse_to_fine(runner, space, trials: int = 128, *, rounds: int = 2, halving
         checkpoint_dir: a folder for ``round<r>.npz`` and ``confirm.npz``; an interrupted
             call with the same arguments resumes from them.
         checkpoint_every: chunks between checkpoints.
+        checkpoint_format: ``"npz"`` (one file per round) or ``"orbax"`` (a folder per
+            round, ``round<r>`` and ``confirm``, written by orbax-checkpoint: sharded and
+            asynchronous; needs the ``checkpoint`` extra).
 
     Returns:
         Every round's configurations in one ``SweepResult`` (each with its ``"round"``);
@@ -54,8 +57,13 @@ def coarse_to_fine(runner, space, trials: int = 128, *, rounds: int = 2, halving
         >>> len(result), len(result.confirmed), result.confirmed.best()["metric"] < 1e-2
         (36, 2, True)
     """
+    if checkpoint_format not in ("npz", "orbax"):
+        raise ValueError(f"coarse_to_fine: checkpoint_format must be 'npz' or 'orbax', got "
+                         f"checkpoint_format={checkpoint_format!r}.")
+
     def path(name):
-        return None if checkpoint_dir is None else os.path.join(checkpoint_dir, name)
+        suffix = ".npz" if checkpoint_format == "npz" else ""
+        return None if checkpoint_dir is None else os.path.join(checkpoint_dir, name + suffix)
 
     common = dict(mesh=mesh, progress=progress, checkpoint_every=checkpoint_every, resume=checkpoint_dir is not None)
     done = []
@@ -66,7 +74,7 @@ def coarse_to_fine(runner, space, trials: int = 128, *, rounds: int = 2, halving
             dims = ", ".join(f"{k} [{d.low:.3g}, {d.high:.3g}]" for k, d in space.dimensions.items() if d.numeric)
             print(f"round {r}/{rounds}: {trials} configurations; {dims}", file=sys.stderr)
         done.append(runner.run(space, trials, seed=seed, start=(r - 1) * trials, halving=halving, seeds=seeds,
-                               checkpoint=path(f"round{r}.npz"), **common))
+                               checkpoint=path(f"round{r}"), **common))
     merged = SweepResult([{**t, "round": r} for r, res in enumerate(done, 1) for t in res.trials], runner.goal,
                          sum(res.trial_steps for res in done), space=done[-1].space, root=done[-1].root,
                          seeds=seeds, width=done[-1].width,
@@ -76,7 +84,7 @@ def coarse_to_fine(runner, space, trials: int = 128, *, rounds: int = 2, halving
         if progress:
             print(f"confirm: the best {confirm} retrained with {confirm_seeds} fresh seeds each", file=sys.stderr)
         merged.confirmed = runner.confirm(merged, top_k=confirm, seeds=confirm_seeds,
-                                          checkpoint=path("confirm.npz"), **common)
+                                          checkpoint=path("confirm"), **common)
         merged.trial_steps += merged.confirmed.trial_steps
         merged.timings = {k: merged.timings[k] + merged.confirmed.timings[k] for k in merged.timings}
     return merged

@@ -161,49 +161,39 @@ class Loop:
 
     # -- checkpoints -------------------------------------------------------------------
 
-    def save(self, path: str, settings: dict) -> None:
-        arrays, blocks = [], []
-        for b in self.blocks:
-            leaves = jax.tree.leaves((b.numeric, b.keys, b.carry))
-            arrays += [_mesh.to_host(a) for a in leaves]
-            blocks.append({"static": b.static, "trials": b.trials.tolist(), "steps": b.steps.tolist(),
-                           "n_leaves": len(leaves), "numeric": sorted(b.numeric)})
+    def save(self, store, settings: dict) -> None:
+        blocks = [{"static": b.static, "trials": b.trials.tolist(), "steps": b.steps.tolist(),
+                   "numeric": sorted(b.numeric)} for b in self.blocks]
         finals = sorted(self.final)
-        for t in finals:
-            arrays += jax.tree.leaves(self.final[t])
-        meta = {"settings": settings, "blocks": blocks, "n_arrays": len(arrays), "ledger": self.ledger.state(),
-                "final": finals,
+        meta = {"settings": settings, "blocks": blocks, "ledger": self.ledger.state(), "final": finals,
                 "strategy": self.state, "running": self.running, "chunks": self.chunks, "timings": self.timings}
-        _checkpoint.save(path, json.loads(json.dumps(meta, default=float)), arrays)
+        store.save(json.loads(json.dumps(meta, default=float)),
+                   [jax.tree.leaves((b.numeric, b.keys, b.carry)) for b in self.blocks],
+                   [jax.tree.leaves(self.final[t]) for t in finals])
 
-    def restore(self, saved, path: str, settings: dict, strategy) -> None:
-        meta, arrays = saved
-        _checkpoint.check_settings(path, meta["settings"], json.loads(json.dumps(settings, default=float)))
+    def _shapes(self, static: dict, width: int, names) -> tuple:
+        """The (numeric, keys, carry) shapes of a block of ``width`` rows of one structure."""
+        numeric = {k: jax.ShapeDtypeStruct((width,), jnp.float32) for k in names}
+        keys = jax.ShapeDtypeStruct((width, *jax.random.PRNGKey(0).shape), jnp.uint32)
+        shared = jax.ShapeDtypeStruct(keys.shape[1:], jnp.uint32)
+        return numeric, keys, self.runner.programs.eval_shape_init(static, keys, numeric, shared,
+                                                                   self.runner.feed.spec())
+
+    def restore(self, meta: dict, store, settings: dict) -> None:
+        _checkpoint.check_settings(store.path, meta["settings"], json.loads(json.dumps(settings, default=float)))
         self.ledger = Ledger.from_state(len(self.samples), self.seeds, self.runner.diverge_factor, meta["ledger"])
         self.state, self.running, self.chunks = meta["strategy"], meta["running"], meta["chunks"]
         self.timings = meta["timings"]
-        at = 0
-        for spec in meta["blocks"]:
-            width = len(spec["steps"])
-            numeric = {k: jax.ShapeDtypeStruct((width,), jnp.float32) for k in spec["numeric"]}
-            keys = jax.ShapeDtypeStruct((width, *jax.random.PRNGKey(0).shape), jnp.uint32)
-            shared = jax.ShapeDtypeStruct(keys.shape[1:], jnp.uint32)
-            carry = self.runner.programs.eval_shape_init(spec["static"], keys, numeric, shared,
-                                                         self.runner.feed.spec())
-            leaves = arrays[at:at + spec["n_leaves"]]
-            at += spec["n_leaves"]
-            tree = jax.tree.unflatten(jax.tree.structure((numeric, keys, carry)), leaves)
-            numeric, keys, carry = _mesh.place(tree, self.mesh)
+        shapes = [self._shapes(spec["static"], len(spec["steps"]), spec["numeric"]) for spec in meta["blocks"]]
+        finals = []  # the (params, model state) shapes of trials that had stopped: one row of their structure
+        for t in meta.get("final", []):
+            static = {k: v for k, v in self.samples[t // self.seeds].items() if not self.space.dimensions[k].numeric}
+            params, mstate, _ = self._shapes(static, 1, self.space.numeric_names)[2]
+            finals.append(jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), (params, mstate)))
+        blocks, final = store.arrays([jax.tree.leaves(x) for x in shapes], [jax.tree.leaves(x) for x in finals],
+                                     self.mesh)
+        for spec, tree, leaves in zip(meta["blocks"], shapes, blocks):
+            numeric, keys, carry = jax.tree.unflatten(jax.tree.structure(tree), leaves)
             self.blocks.append(_blocks.Block(spec["static"], spec["trials"], spec["steps"], numeric, keys, carry))
-        for t in meta.get("final", []):  # params of trials that had stopped, with their structure
-            c = t // self.seeds
-            static = {k: v for k, v in self.samples[c].items() if not self.space.dimensions[k].numeric}
-            one = jax.ShapeDtypeStruct((1,), jnp.float32)
-            numeric = {k: one for k in self.space.numeric_names}
-            keys = jax.ShapeDtypeStruct((1, *jax.random.PRNGKey(0).shape), jnp.uint32)
-            shared = jax.ShapeDtypeStruct(keys.shape[1:], jnp.uint32)
-            params, mstate, _ = self.runner.programs.eval_shape_init(static, keys, numeric, shared,
-                                                                     self.runner.feed.spec())
-            tree = jax.tree.structure((params, mstate))
-            self.final[t] = jax.tree.unflatten(tree, arrays[at:at + tree.num_leaves])
-            at += tree.num_leaves
+        for t, tree, leaves in zip(meta.get("final", []), finals, final):
+            self.final[t] = jax.tree.unflatten(jax.tree.structure(tree), leaves)

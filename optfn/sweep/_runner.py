@@ -64,8 +64,12 @@ class Runner:
             (scalar, model_state)`` with ``has_state``).
         optimizer: ``hp -> GradientTransformation``, e.g.
             ``lambda h: optfn.adam(h["learning_rate"], b1=h["b1"])``.
-        data: a pytree of arrays with one row per example, or a function
-            ``(key, step) -> batch``.
+        data: a pytree of arrays with one row per example (on the device, batches drawn
+            inside the program), a function ``(key, step) -> batch``, or a stream of host
+            batches that need not fit on the device: a generator, a data loader, any
+            non-array iterable, or ``sweep.Stream(step -> iterator)``. A stream's batches
+            are read in order, ``chunk_steps`` at a time (the next chunk while this one
+            trains), and every trial alive in a chunk trains on the same batches.
         steps: optimizer steps per trial (a multiple of ``chunk_steps``).
         epochs: instead of ``steps``: passes over the data (``epochs * steps_per_epoch``
             steps); ``chunk_steps`` then defaults to one epoch, so trials are evaluated
@@ -342,14 +346,15 @@ class Runner:
                     "batch_size": self.batch_size, "goal": self.goal, "shared_batches": self.shared_batches}
         loop = _Loop(self, space, samples, start, seeds, root, train_root, mesh, width)
         loop.keep = keep
-        saved = _checkpoint.load(checkpoint) if checkpoint is not None else None
+        store = _checkpoint.open_store(fn, checkpoint) if checkpoint is not None else None
+        saved = store.meta() if store is not None else None
         if saved is not None and not resume:
             raise _checkpoint.CheckpointError(
                 f"{fn}: {checkpoint} already holds a sweep checkpoint; pass resume=True to continue it, "
                 "or choose another path (it is never overwritten)."
             )
         if saved is not None:
-            loop.restore(saved, checkpoint, settings, strategy)
+            loop.restore(saved, store, settings)
         else:
             loop.state = strategy.init(n, self.steps, self.chunk_steps, self.goal)
         bar = Progress(progress, self.steps // self.chunk_steps - loop.chunks, self.goal)
@@ -364,15 +369,17 @@ class Runner:
                 metrics = loop.train_chunk()
                 loop.state = strategy.tell(loop.state, [loop.ledger.report(c) for c in loop.running])
                 if checkpoint is not None and loop.chunks % every == 0:
-                    loop.save(checkpoint, settings)
+                    loop.save(store, settings)
                 bar.update(loop.alive(), metrics)
                 if callback is not None:
                     callback({"step": loop.step, "alive": loop.alive(), "best": bar.best,
                               "timings": dict(loop.timings)})
             if checkpoint is not None:
-                loop.save(checkpoint, settings)
+                loop.save(store, settings)
         finally:
             loop.close_data()
+            if store is not None:
+                store.close()
             self.programs.on_compile = None
             bar.close()
         return loop.result(strategy)

@@ -44,9 +44,10 @@ class Stream:
         >>> from optfn import sweep
         >>> x = np.arange(12.0).reshape(6, 2)
         >>> stream = sweep.Stream(lambda step: ({"x": x[i % 3 * 2:i % 3 * 2 + 2]} for i in range(step, 10**9)))
-        >>> stream.read(4, 2)[0]["x"]
-        array([[2., 3.],
-               [4., 5.]])
+        >>> first, second = stream.read(4, 2)  # batches 4 and 5, as a resumed sweep reads them
+        >>> first.get("x")  # batch 4 is rows 2 and 3
+        array([[4., 5.],
+               [6., 7.]])
     """
 
     def __init__(self, source: Union[Iterable, Callable[[int], Iterable]]):
