@@ -13,6 +13,7 @@ from ._halving import SuccessiveHalving as SuccessiveHalving
 from ._ledger import Report as Report
 from ._ledger import rank as rank
 from ._result import SweepResult as SweepResult
+from ._pbt import PopulationBasedTraining as PopulationBasedTraining
 from ._strategy import Plan as Plan
 from ._strategy import RandomSearch as RandomSearch
 from ._strategy import Strategy as Strategy

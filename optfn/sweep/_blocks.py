@@ -17,6 +17,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from . import _mesh
+from ._programs import structure_key
 
 
 class Block:
@@ -67,6 +68,25 @@ def _merge_program(mesh):
     return jax.jit(merge)
 
 
+def copy_rows(pairs: list, mesh) -> None:
+    """``(dst_block, dst_row, src_block, src_row)``: each dst row's carry (params, model and
+    optimizer state) becomes the src row's, read before any is written. One fixed-shape
+    gather per (dst, src) pair of blocks, on the device; keys and hyperparameters stay."""
+    groups = {}
+    for db, dj, sb, sj in pairs:
+        groups.setdefault(id(db), (db, {}))[1].setdefault(id(sb), (sb, []))[1].append((dj, sj))
+    before = {id(b): b.carry for db, _, sb, _ in pairs for b in (db, sb)}  # sources as they were
+    for db, sources in groups.values():
+        carry = db.carry
+        for sb, moves in sources.values():
+            rows, mask = np.zeros(db.width, np.int32), np.zeros(db.width, bool)
+            for dj, sj in moves:
+                rows[dj], mask[dj] = sj, True
+            rows = rows if mesh is None else _mesh.replicate(rows, mesh)
+            carry = _merge_program(mesh)(carry, before[id(sb)], rows, _mesh.place(mask, mesh))
+        db.carry = carry
+
+
 def repack(blocks: list, keep: set, width: int, mesh) -> list:
     """Blocks holding only the trials in ``keep``, packed ``width`` rows per block.
 
@@ -79,7 +99,7 @@ def repack(blocks: list, keep: set, width: int, mesh) -> list:
         if len(rows) == len(b.trials):
             out.append(b)
         elif rows:
-            key = tuple(sorted((k, repr(v)) for k, v in b.static.items()))
+            key = structure_key(b.static)
             partial.setdefault(key, []).extend((b, j) for j in rows)
     for parts in partial.values():
         for s in range(0, len(parts), width):

@@ -68,6 +68,7 @@ class Ledger:
         self.loss0 = [None] * n
         self.stopped = [None] * n  # steps trained when the trial stopped; None while it runs
         self.trial_steps = 0
+        self.lineage = [[] for _ in range(n)]  # [step, source configuration, hyperparameters] per clone
 
     def trials_of(self, config: int) -> range:
         return range(config * self.seeds, (config + 1) * self.seeds)
@@ -102,6 +103,13 @@ class Ledger:
         metric = float(np.mean(last)) if all(math.isfinite(m) for m in last) else float("nan")
         return Report(config, step, metric, status)
 
+    def clone(self, dst: int, src: int, step: int, source_config: int, hyperparams: dict) -> None:
+        """Trial ``dst`` took trial ``src``'s weights after ``step`` steps, and trains on with
+        ``hyperparams``: its status and step-0 loss (the divergence reference) become the
+        source's, and the copy joins its lineage."""
+        self.status[dst], self.loss0[dst] = self.status[src], self.loss0[src]
+        self.lineage[dst].append([int(step), int(source_config), dict(hyperparams)])
+
     def stop(self, config: int, step: int) -> None:
         for t in self.trials_of(config):
             if self.stopped[t] is None:
@@ -109,7 +117,7 @@ class Ledger:
 
     def state(self) -> dict:
         """Plain data for a checkpoint."""
-        return {k: getattr(self, k) for k in ("history", "status", "loss0", "stopped", "trial_steps")}
+        return {k: getattr(self, k) for k in ("history", "status", "loss0", "stopped", "trial_steps", "lineage")}
 
     @classmethod
     def from_state(cls, configs: int, seeds: int, diverge_factor: float, state: dict) -> "Ledger":

@@ -99,8 +99,40 @@ class Loop:
             self.running = [c for c in self.running if c not in stopped]
             keep = {t for c in self.running for t in self.ledger.trials_of(c)}
             self.blocks = _blocks.repack(self.blocks, keep, self.width, self.mesh)
+        if plan.clone:
+            self._clone(plan.clone)
         if plan.start:
             self._start(plan.start)
+
+    def _rows(self) -> dict:
+        """trial -> (block, row) for every running trial."""
+        return {int(t): (b, j) for b in self.blocks for j, t in enumerate(b.trials)}
+
+    def _clone(self, clones) -> None:
+        """Each ``(dst, src, hyperparams)``: dst's replicas take src's replicas' params,
+        model and optimizer state (one gather per pair of blocks, on the device) and
+        dst's numeric hyperparameters become ``hyperparams``."""
+        where, pairs = self._rows(), []
+        for dst, src, hp in clones:
+            for r in range(self.seeds):
+                d, s = dst * self.seeds + r, src * self.seeds + r
+                if d not in where or s not in where:
+                    raise ValueError(f"Runner: the strategy cloned configuration {src} into {dst}, but both must "
+                                     "be running.")
+                (db, dj), (sb, sj) = where[d], where[s]
+                if structure_key(db.static) != structure_key(sb.static):
+                    raise ValueError(f"Runner: the strategy cloned configuration {src} into {dst}, which has "
+                                     f"another structure ({sb.static} vs {db.static}); clone within a structure.")
+                pairs.append((db, dj, sb, sj))
+                self.ledger.clone(d, s, int(db.steps[dj]), self.start_id + src, hp)
+        _blocks.copy_rows(pairs, self.mesh)
+        for dst, _, hp in clones:
+            for r in range(self.seeds):
+                b, j = where[dst * self.seeds + r]
+                for k, v in hp.items():
+                    values = np.array(_mesh.to_host(b.numeric[k]))
+                    values[j] = v
+                    b.numeric[k] = _mesh.place(values, self.mesh)
 
     def _start(self, configs) -> None:
         r, dims = self.runner, self.space.dimensions
@@ -154,6 +186,11 @@ class Loop:
         result = SweepResult(configs, self.runner.goal, self.ledger.trial_steps, timings=dict(self.timings),
                              space=self.space, root=np.asarray(self.root).tolist(), seeds=self.seeds,
                              width=self.width)
+        for c, config in enumerate(configs):
+            lineage = self.ledger.lineage[c * self.seeds]
+            if lineage:  # the configuration's weights were replaced during training (PBT)
+                config["lineage"] = [{"step": 0, "from": None, "hyperparams": dict(self.samples[c])}] + [
+                    {"step": step, "from": src, "hyperparams": {**self.samples[c], **hp}} for step, src, hp in lineage]
         kept = {t["id"] for t in result.top(len(configs) if self.keep is None else self.keep)}
         result.models = {(self.start_id + t // self.seeds, t % self.seeds): (v if self.runner.has_state else v[0])
                          for t, v in self.final.items() if self.start_id + t // self.seeds in kept}

@@ -7,6 +7,7 @@ from typing import Optional
 
 import numpy as np
 
+from . import _lineage
 from ._ledger import OK
 
 
@@ -41,7 +42,8 @@ class SweepResult:
     replicas), ``metric_std`` and ``replica_metrics`` (the spread), ``steps`` (how far it
     trained: fewer when a strategy stopped it) and ``history`` (``step``, ``loss``,
     ``metric`` lists, replica means, one entry per evaluation; the first is step 0,
-    before any update).
+    before any update). With population-based training, ``hyperparams`` are the sampled
+    values and ``lineage`` lists the copies (``schedule``, ``lineage``).
 
     Attributes:
         trials: the configuration dicts, in id order.
@@ -112,6 +114,50 @@ class SweepResult:
             raise ValueError("SweepResult.best_params: no trial finished (all diverged or NaN).")
         return self.params(best["id"], replica)
 
+    def schedule(self, trial_id: int) -> dict:
+        """The hyperparameter schedule that configuration ``trial_id``'s final weights were
+        trained with: ``name -> optfn schedule`` for each numeric hyperparameter.
+
+        With population-based training the weights a member ends with were trained by the
+        members that held them before each copy; the schedule follows those copies back
+        (piecewise constant, a new piece at each copy). Passed to
+        ``optfn.inject_hyperparams``, it replays the training as one plain optimizer.
+        Without copies it is a constant per hyperparameter.
+
+        Example:
+            >>> from optfn import sweep
+            >>> trials = [{"id": 0, "hyperparams": {"lr": 0.1}, "status": "ok", "metric": 0.5, "steps": 20,
+            ...            "history": {"step": [0, 20], "loss": [1, 0.5], "metric": [1, 0.5]}},
+            ...           {"id": 1, "hyperparams": {"lr": 0.3}, "status": "ok", "metric": 0.2, "steps": 20,
+            ...            "history": {"step": [0, 20], "loss": [1, 0.2], "metric": [1, 0.2]},
+            ...            "lineage": [{"step": 0, "from": None, "hyperparams": {"lr": 0.3}},
+            ...                        {"step": 10, "from": 0, "hyperparams": {"lr": 0.05}}]}]
+            >>> lr = sweep.SweepResult(trials).schedule(1)["lr"]  # member 0's lr, then 0.05
+            >>> [round(float(lr(t)), 3) for t in (0, 9, 10, 19)]
+            [0.1, 0.1, 0.05, 0.05]
+        """
+        by_id = {t["id"]: t for t in self.trials}
+        if trial_id not in by_id:
+            raise KeyError(f"SweepResult.schedule: no configuration {trial_id!r}; ids run "
+                           f"{min(by_id)}..{max(by_id)}.")
+        first = by_id[trial_id]["hyperparams"]
+        numeric = self.space.numeric_names if self.space is not None else [
+            k for k, v in first.items() if isinstance(v, float)]
+        return _lineage.schedule(by_id, trial_id, numeric)
+
+    def lineage(self) -> list:
+        """Every configuration's lineage as rows (``id``, ``step``, ``from``, then the
+        hyperparameters it trained with from that step on); one row at step 0 for a
+        configuration never replaced. ``to_dataframe(lineage=True)`` gives them as a frame."""
+        return _lineage.rows(self.trials)
+
+    def plot_schedules(self, path: Optional[str] = None, space=None):
+        """Each numeric hyperparameter's schedule over the steps (``schedule``), one line
+        per configuration, coloured by final rank (dark: best); log axes for
+        ``log_uniform`` and, as ``1 - beta``, for ``one_minus_log_uniform`` dimensions.
+        Needs matplotlib. Returns the figure; saves it to ``path`` when given."""
+        return _lineage.plot(self, path, space)
+
     def top(self, k: int = 10) -> list:
         """The ``k`` best trials that finished with a finite metric, best first."""
         if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0:
@@ -147,12 +193,15 @@ class SweepResult:
                 f.write(text)
         return text
 
-    def to_dataframe(self):
-        """One row per trial (needs pandas): id, status, metric, steps, then each hyperparameter."""
+    def to_dataframe(self, lineage: bool = False):
+        """One row per trial (needs pandas): id, status, metric, steps, then each hyperparameter;
+        with ``lineage=True`` the rows of ``lineage()`` instead."""
         try:
             import pandas as pd
         except ImportError:
             raise ImportError("SweepResult.to_dataframe needs pandas: pip install pandas.") from None
+        if lineage:
+            return pd.DataFrame(self.lineage())
         rows = [{"id": t["id"], "status": t["status"], "metric": t["metric"], "steps": t["steps"],
                  "metric_std": t.get("metric_std"), **t["hyperparams"]}
                 for t in self.trials]

@@ -346,6 +346,8 @@ class Runner:
                     "batch_size": self.batch_size, "goal": self.goal, "shared_batches": self.shared_batches}
         loop = _Loop(self, space, samples, start, seeds, root, train_root, mesh, width)
         loop.keep = keep
+        if hasattr(strategy, "prepare"):
+            strategy.prepare(space, samples)
         store = _checkpoint.open_store(fn, checkpoint) if checkpoint is not None else None
         saved = store.meta() if store is not None else None
         if saved is not None and not resume:

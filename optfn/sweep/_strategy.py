@@ -2,10 +2,11 @@
 
 The runner's loop is::
 
+    strategy.prepare(space, hyperparams)      # optional: the space and the sampled values
     state = strategy.init(configs, steps, chunk_steps, goal)
     while True:
-        plan, state = strategy.ask(state)     # start these, stop those
-        apply the plan to the blocks          # init + step-0 evaluation / drop rows
+        plan, state = strategy.ask(state)     # start these, stop those, clone some
+        apply the plan to the blocks          # init + step-0 evaluation / drop rows / copy rows
         if plan.done: break
         train every running trial one chunk, evaluate, record in the ledger
         state = strategy.tell(state, reports) # one Report per running configuration
@@ -16,7 +17,8 @@ together, and its report carries their mean metric). Its state is plain data (li
 numbers, strings), so a checkpoint stores it as JSON and a resumed sweep takes the
 same decisions. ``RandomSearch`` trains every configuration to the end;
 ``SuccessiveHalving`` keeps the best ``1/eta`` at each rung. Both stop a failed
-configuration (``"nan"`` or ``"diverged"``) at once.
+configuration (``"nan"`` or ``"diverged"``) at once. ``PopulationBasedTraining`` clones:
+the worst configurations take the best ones' weights and new hyperparameters.
 """
 
 from typing import NamedTuple, Protocol, Sequence
@@ -30,6 +32,10 @@ class Plan(NamedTuple):
     start: tuple = ()  # configurations to initialise (and evaluate at step 0), then train
     stop: tuple = ()  # configurations to stop now; their results are kept
     done: bool = False  # nothing left to train
+    # (dst, src, hyperparams): running configuration dst takes src's params, model and
+    # optimizer state (replica r from replica r, same structure) and trains on with the
+    # numeric hyperparameters given (a dict; names left out keep their values)
+    clone: tuple = ()
 
 
 class Strategy(Protocol):
@@ -44,6 +50,11 @@ class Strategy(Protocol):
     def final_alive(self, configs: int, steps: int, chunk_steps: int) -> int:
         """Optional: how many configurations train in the last phase (the runner sizes its
         programs by it; without it, by all of them)."""
+        ...
+
+    def prepare(self, space, hyperparams: Sequence[dict]) -> None:
+        """Optional: called before ``init`` with the sweep's ``Space`` and every
+        configuration's sampled hyperparameters (a strategy that explores needs them)."""
         ...
 
 
