@@ -34,12 +34,12 @@ import numpy as np
 
 from ._adam import adam, adamw
 from ._batch_norm import batch_norm, batch_norm_init
-from ._cli_checks import FolderLock, UsageError, check_flags, resumed
+from ._cli_checks import FolderLock, UsageError, check_flags, explicit_flags, resumed
 from ._cli_task import load_space, load_task
 from ._rmsprop import rmsprop
 from ._sgd import sgd
 from .sweep import Runner, Space, SweepResult, coarse_to_fine, log_uniform, one_minus_log_uniform, trials_mesh
-from .sweep import CheckpointError, save_params
+from .sweep import CheckpointError, PopulationBasedTraining, save_params
 
 BETA_NAME = {"sgd": None, "momentum": "momentum", "rmsprop": "decay", "adam": "b1", "adamw": "b1"}
 
@@ -132,6 +132,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-steps", type=int, default=50, help="steps between evaluations")
     p.add_argument("--rounds", type=int, default=2, help="coarse round plus zoomed rounds")
     p.add_argument("--halving", type=int, default=3, help="successive-halving eta; 0 turns it off")
+    p.add_argument("--strategy", choices=("halving", "pbt"), default="halving",
+                   help="halving: coarse-to-fine rounds, successive halving, then confirmation; pbt: one "
+                        "population trained with population-based training (its best member's weights and "
+                        "schedule); --rounds, --halving, --top-k and --confirm do not apply")
+    p.add_argument("--pbt-interval", type=int, default=1, help="pbt: chunks between exploit-and-explore steps")
+    p.add_argument("--pbt-fraction", type=float, default=0.25,
+                   help="pbt: share of the population that copies the best share, in (0, 0.5]")
     p.add_argument("--top-k", type=int, default=16, help="best trials each zoom narrows around")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampled values and the trials' keys")
     p.add_argument("--optimizer", choices=sorted(BETA_NAME), default="adam", help="the optimizer swept")
@@ -230,13 +237,18 @@ def _sweep(args, out) -> SweepResult:
         raise UsageError(f"--task {args.task}: {e}" if args.task else str(e)) from None
     devices = jax.devices()[: args.devices or None]
     mesh = trials_mesh(devices) if len(devices) > 1 else None
-    result = coarse_to_fine(runner, space, args.trials, rounds=args.rounds, halving=args.halving or None,
-                            top_k=args.top_k, confirm=args.confirm, confirm_seeds=args.confirm_seeds,
+    pbt = args.strategy == "pbt"
+    strategy = PopulationBasedTraining(args.pbt_interval, args.pbt_fraction, seed=args.seed) if pbt else None
+    result = coarse_to_fine(runner, space, args.trials, rounds=1 if pbt else args.rounds,
+                            halving=None if pbt else args.halving or None, strategy=strategy,
+                            top_k=args.top_k, confirm=0 if pbt else args.confirm, confirm_seeds=args.confirm_seeds,
                             seeds=args.seeds, seed=args.seed, mesh=mesh, progress=not args.quiet,
                             checkpoint_dir=out, checkpoint_every=args.checkpoint_every,
-                            checkpoint_format=getattr(args, "checkpoint_format", "npz"))
+                            checkpoint_format=args.checkpoint_format)
     names = [n for n, d in space.dimensions.items() if d.kind != "fixed"][:4]
-    print(_table(result.top(10), names, metric_name))
+    if pbt:  # a member's final hyperparameters; its whole schedule is in results.json and schedules.png
+        print("population-based training: each member's hyperparameters at the end")
+    print(_table([{**t, "hyperparams": _final(t)} for t in result.top(10)], names, metric_name))
     if result.confirmed is not None:
         print(f"confirmed with {args.confirm_seeds} fresh seeds each (use the first):")
         print(_confirm_table(result.confirmed.top(args.confirm), names, metric_name))
@@ -255,9 +267,17 @@ def _sweep(args, out) -> SweepResult:
         try:
             result.plot(os.path.join(out, "sweep.png"), space=space, metric_name=metric_name)
             print(f"plot: {out}/sweep.png")
+            if pbt:
+                result.plot_schedules(os.path.join(out, "schedules.png"), space=space)
+                print(f"the members' schedules: {out}/schedules.png")
         except ImportError as e:
             print(f"no plot ({e})")
     return result
+
+
+def _final(trial: dict) -> dict:
+    """A configuration's hyperparameters at the end (after PBT's last copy)."""
+    return trial["lineage"][-1]["hyperparams"] if trial.get("lineage") else trial["hyperparams"]
 
 
 def _confirm_table(trials: list, names: list, metric_name: str) -> str:
@@ -285,7 +305,7 @@ def main(argv=None) -> int:
     try:
         if args.resume:
             args = resumed(args, argv, vars(_parser().parse_args(["sweep"])))
-        check_flags(args)
+        check_flags(args, () if args.resume else explicit_flags(argv))
         _split_host()
         if args.devices > len(jax.devices()):
             raise UsageError(f"--devices {args.devices}: only {len(jax.devices())} device(s) here; pass at most "

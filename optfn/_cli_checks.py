@@ -21,12 +21,22 @@ def _positive(args, *names):
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}.")
 
 
-def check_flags(args) -> None:
-    """Raise ``UsageError`` for the first flag with a value the sweep cannot use."""
+def check_flags(args, given=()) -> None:
+    """Raise ``UsageError`` for the first flag with a value the sweep cannot use; ``given``
+    names the options typed on the command line (some do not apply to every strategy)."""
     _positive(args, "trials", "steps", "chunk_steps", "rounds", "top_k", "hidden", "batch_size", "seeds",
               "confirm_seeds", "checkpoint_every")
     if args.halving == 1 or args.halving < 0:
         raise UsageError(f"--halving must be 0 (off) or an int >= 2, got {args.halving}.")
+    if args.strategy == "pbt":
+        for name in ("rounds", "halving", "top_k", "confirm", "confirm_seeds"):
+            if name in given:
+                raise UsageError(f"--{name.replace('_', '-')} does not apply to --strategy pbt (one population, "
+                                 "trained once, its members copying the best); leave it out.")
+        if args.pbt_interval < 1:
+            raise UsageError(f"--pbt-interval must be a positive int (chunks), got {args.pbt_interval}.")
+        if not 0 < args.pbt_fraction <= 0.5:
+            raise UsageError(f"--pbt-fraction must be in (0, 0.5], got {args.pbt_fraction}.")
     if args.confirm < 0:
         raise UsageError(f"--confirm must be >= 0 (0 skips the confirmation), got {args.confirm}.")
     if args.devices < 0:

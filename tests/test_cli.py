@@ -69,12 +69,38 @@ def _committed(path, fmt) -> bool:
     return os.path.isdir(path) and any(name.isdigit() for name in os.listdir(path))  # a finished orbax step
 
 
-@pytest.mark.parametrize("fmt", ["npz", "orbax"])
-def test_a_killed_sweep_resumes_to_the_same_results(finished, tmp_path, fmt):
+PBT = ["--strategy", "pbt", "--trials", "16", "--steps", "120", "--chunk-steps", "20", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def finished_pbt(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("pbt") / "a")
+    _optfn("sweep", *PBT, "--out", out)
+    return out, None
+
+
+def test_a_pbt_sweep_saves_lineages_schedules_and_the_best_member(finished_pbt):
+    out = finished_pbt[0]
+    with open(os.path.join(out, "results.json")) as f:
+        trials = json.load(f)["trials"]
+    copied = [t for t in trials if "lineage" in t]
+    assert copied and all(t["lineage"][0]["step"] == 0 and t["lineage"][1]["from"] in range(16) for t in copied)
+    assert os.path.getsize(os.path.join(out, "schedules.png")) > 0
+    params, bn_state = __import__("optfn").sweep.load_params(os.path.join(out, "best_model.npz"))
+    assert params and bn_state
+    run = _optfn("sweep", *PBT, "--rounds", "2", "--out", out + "x", check=False)
+    assert run.returncode == 2 and "--rounds does not apply to --strategy pbt" in run.stderr
+    assert not os.path.exists(out + "x")
+
+
+@pytest.mark.parametrize("fmt, strategy", [("npz", "halving"), ("orbax", "halving"), ("npz", "pbt")])
+def test_a_killed_sweep_resumes_to_the_same_results(finished, finished_pbt, tmp_path, fmt, strategy):
     if fmt == "orbax":
         pytest.importorskip("orbax.checkpoint")
     out = str(tmp_path / "b")
-    proc = subprocess.Popen([sys.executable, "-m", "optfn", "sweep", *SMALL, "--out", out, "--checkpoint-format", fmt],
+    flags = SMALL if strategy == "halving" else PBT
+    finished = finished if strategy == "halving" else finished_pbt
+    proc = subprocess.Popen([sys.executable, "-m", "optfn", "sweep", *flags, "--out", out, "--checkpoint-format", fmt],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "XDG_CACHE_HOME": CACHE_HOME})
     checkpoint = os.path.join(out, "round1.npz" if fmt == "npz" else "round1")

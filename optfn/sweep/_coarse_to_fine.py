@@ -16,7 +16,7 @@ from ._result import SweepResult
 def coarse_to_fine(runner, space, trials: int = 128, *, rounds: int = 2, halving: Optional[int] = 3,
                    top_k: int = 16, confirm: int = 4, confirm_seeds: int = 8, seeds: int = 1, seed: int = 0,
                    mesh=None, progress: bool = False, checkpoint_dir: Optional[str] = None,
-                   checkpoint_every: int = 1, checkpoint_format: str = "npz") -> SweepResult:
+                   checkpoint_every: int = 1, checkpoint_format: str = "npz", strategy=None) -> SweepResult:
     """Coarse-to-fine rounds with successive halving, then the best ``confirm`` retrained.
 
     Args:
@@ -25,6 +25,8 @@ def coarse_to_fine(runner, space, trials: int = 128, *, rounds: int = 2, halving
         trials: configurations per round.
         rounds: the coarse round plus zoomed rounds.
         halving: successive halving's ``eta`` in every round (``None``: train all fully).
+        strategy: instead of ``halving``, the strategy of every round (e.g.
+            ``PopulationBasedTraining()`` with ``rounds=1, confirm=0``).
         top_k: how many of a round's best the next round zooms around.
         confirm: how many of the best configurations (over all rounds) to retrain; 0 skips.
         confirm_seeds: fresh replicas for each confirmed configuration.
@@ -73,7 +75,8 @@ def coarse_to_fine(runner, space, trials: int = 128, *, rounds: int = 2, halving
         if progress:
             dims = ", ".join(f"{k} [{d.low:.3g}, {d.high:.3g}]" for k, d in space.dimensions.items() if d.numeric)
             print(f"round {r}/{rounds}: {trials} configurations; {dims}", file=sys.stderr)
-        done.append(runner.run(space, trials, seed=seed, start=(r - 1) * trials, halving=halving, seeds=seeds,
+        how = {"strategy": strategy} if strategy is not None else {"halving": halving}
+        done.append(runner.run(space, trials, seed=seed, start=(r - 1) * trials, seeds=seeds, **how,
                                checkpoint=path(f"round{r}"), **common))
     merged = SweepResult([{**t, "round": r} for r, res in enumerate(done, 1) for t in res.trials], runner.goal,
                          sum(res.trial_steps for res in done), space=done[-1].space, root=done[-1].root,

@@ -85,6 +85,8 @@ def plot(result, path: Optional[str] = None, space=None):
         ax.set_xlabel("step")
     if names:
         axes[0][0].legend(fontsize=7)
+    fig.suptitle("each member's schedule (of the weights it ended with), coloured by final rank: dark is best",
+                 fontsize=9)
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=100)
