@@ -1,7 +1,6 @@
 """Train many trials as fixed-width ``jit(vmap(scan))`` programs, driven by a strategy."""
 
 import numbers
-import warnings
 from typing import Any, Callable, Optional
 
 import jax
@@ -13,26 +12,11 @@ from ._data import Feed, leading
 from ._halving import SuccessiveHalving
 from ._loop import Loop as _Loop
 from ._programs import Programs, structure_key, use_cache
+from ._probe import check
 from ._progress import Progress
 from ._result import SweepResult
 from ._space import Space, root_key
 from ._strategy import RandomSearch
-
-
-class _Recorder(dict):
-    """A dict that remembers which keys were read, to warn about unused hyperparameters."""
-
-    def __init__(self, *args):
-        super().__init__(*args)
-        self.read = set()
-
-    def __getitem__(self, key):
-        self.read.add(key)
-        return super().__getitem__(key)
-
-    def get(self, key, default=None):
-        self.read.add(key)
-        return super().get(key, default)
 
 
 def _positive_int(fn, name, value) -> int:
@@ -178,60 +162,6 @@ class Runner:
         """``{"init": n, "chunk": n, "eval": n}``: programs compiled so far, by kind."""
         return dict(self.programs.counts)
 
-    # -- checks before any compilation ------------------------------------------------
-
-    def _check(self, space: Space, hp_values: dict) -> None:
-        if "batch_size" in space.dimensions and self.feed.stream is not None:
-            raise ValueError("Runner: data is a stream of batches, whose size the stream sets, so batch_size "
-                             "cannot be a hyperparameter of this sweep; remove it from the space, or pass the "
-                             "data as arrays.")
-        if "batch_size" in space.dimensions and space.dimensions["batch_size"].numeric:
-            raise ValueError(
-                f"Runner: batch_size is a shape, so it must be structural (int_uniform, choice or a fixed "
-                f"int), got {space.dimensions['batch_size'].kind} sampling; e.g. sweep.choice(32, 64, 128)."
-            )
-        static = {k: v for k, v in hp_values.items() if not space.dimensions[k].numeric}
-        numeric = {k: jnp.float32(v) for k, v in hp_values.items() if space.dimensions[k].numeric}
-        hp = _Recorder({**static, **numeric})
-
-        def probe(key, data):
-            out = self.init(key, hp)
-            if self.has_state and not (isinstance(out, tuple) and len(out) == 2):
-                raise ValueError(f"Runner: with has_state=True, init must return (params, model_state), got "
-                                 f"{type(out).__name__}; return the batch-norm state too, or pass has_state=False.")
-            params, mstate = out if self.has_state else (out, None)
-            opt = self.optimizer(hp)
-            if not (hasattr(opt, "init") and hasattr(opt, "update")):
-                raise TypeError(f"Runner: optimizer(hp) must return a GradientTransformation, got {opt!r}; "
-                                "call the factory, e.g. lambda hp: optfn.adam(hp['learning_rate']).")
-            opt.init(params)
-            zero = jnp.int32(0)
-            batch = self.feed.batch(key, zero, static, data, self.feed.plan(key, zero, 1, static), zero)
-            value = self.loss(params, mstate, batch) if self.has_state else self.loss(params, batch)
-            value = value[0] if self.has_state else value
-            metric = None
-            if self.evaluate is not None:
-                metric = self.evaluate(params, mstate, self.eval_data) if self.has_state else \
-                    self.evaluate(params, self.eval_data)
-            return value, metric
-
-        shape, metric = jax.eval_shape(probe, jax.random.PRNGKey(0), self.feed.spec())
-        if getattr(shape, "shape", None) != ():
-            raise ValueError(
-                f"Runner: loss must return a scalar, got {shape}. Reduce it, e.g. with jnp.mean "
-                "over the batch."
-            )
-        if self.evaluate is not None and getattr(metric, "shape", None) != ():
-            raise ValueError(f"Runner: evaluate must return a scalar (the metric trials are ranked by), got "
-                             f"{metric}. Reduce it, e.g. with jnp.mean over the evaluation data.")
-        unused = sorted(set(hp_values) - hp.read - {"batch_size"})
-        if unused:
-            warnings.warn(
-                f"Runner: hyperparameters {unused} are sampled but never read by init, optimizer "
-                "or the batch; check their names (a typo trains every trial with the default).",
-                UserWarning, stacklevel=3,
-            )
-
     def _choose_width(self, space, samples, live: int, total: int, mesh) -> int:
         """Fit the last phase's trials of a structure in one block, at least 8 (or all) per
         program, a multiple of the device count, and within half of each device's memory."""
@@ -329,7 +259,7 @@ class Runner:
         root = root_key(fn, seed)
         sample_root, train_root = jax.random.split(root)
         samples = given if given is not None else space.sample(n, sample_root, method, start)
-        self._check(space, samples[0])
+        check(self, space, samples[0])
         mesh = _mesh.resolve(mesh)
         shards = _mesh.shards(mesh)
         if self.width is not None and self.width % shards:

@@ -1,0 +1,78 @@
+"""Checks of a runner's functions before anything compiles: one ``eval_shape`` probe."""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+
+
+class _Recorder(dict):
+    """A dict that remembers which keys were read, to warn about unused hyperparameters."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.read = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def check(runner, space, hp_values: dict) -> None:
+    """Trace the runner's functions with ``eval_shape`` on one sampled configuration: a
+    mistake (a loss that is not a scalar, an optimizer factory not called, ...) raises
+    here, before anything compiles; a sampled name nothing reads gives a warning."""
+    if "batch_size" in space.dimensions and runner.feed.stream is not None:
+        raise ValueError("Runner: data is a stream of batches, whose size the stream sets, so batch_size "
+                         "cannot be a hyperparameter of this sweep; remove it from the space, or pass the "
+                         "data as arrays.")
+    if "batch_size" in space.dimensions and space.dimensions["batch_size"].numeric:
+        raise ValueError(
+            f"Runner: batch_size is a shape, so it must be structural (int_uniform, choice or a fixed "
+            f"int), got {space.dimensions['batch_size'].kind} sampling; e.g. sweep.choice(32, 64, 128)."
+        )
+    static = {k: v for k, v in hp_values.items() if not space.dimensions[k].numeric}
+    numeric = {k: jnp.float32(v) for k, v in hp_values.items() if space.dimensions[k].numeric}
+    hp = _Recorder({**static, **numeric})
+
+    def probe(key, data):
+        out = runner.init(key, hp)
+        if runner.has_state and not (isinstance(out, tuple) and len(out) == 2):
+            raise ValueError(f"Runner: with has_state=True, init must return (params, model_state), got "
+                             f"{type(out).__name__}; return the batch-norm state too, or pass has_state=False.")
+        params, mstate = out if runner.has_state else (out, None)
+        opt = runner.optimizer(hp)
+        if not (hasattr(opt, "init") and hasattr(opt, "update")):
+            raise TypeError(f"Runner: optimizer(hp) must return a GradientTransformation, got {opt!r}; "
+                            "call the factory, e.g. lambda hp: optfn.adam(hp['learning_rate']).")
+        opt.init(params)
+        zero = jnp.int32(0)
+        batch = runner.feed.batch(key, zero, static, data, runner.feed.plan(key, zero, 1, static), zero)
+        value = runner.loss(params, mstate, batch) if runner.has_state else runner.loss(params, batch)
+        value = value[0] if runner.has_state else value
+        metric = None
+        if runner.evaluate is not None:
+            metric = runner.evaluate(params, mstate, runner.eval_data) if runner.has_state else \
+                runner.evaluate(params, runner.eval_data)
+        return value, metric
+
+    shape, metric = jax.eval_shape(probe, jax.random.PRNGKey(0), runner.feed.spec())
+    if getattr(shape, "shape", None) != ():
+        raise ValueError(
+            f"Runner: loss must return a scalar, got {shape}. Reduce it, e.g. with jnp.mean "
+            "over the batch."
+        )
+    if runner.evaluate is not None and getattr(metric, "shape", None) != ():
+        raise ValueError(f"Runner: evaluate must return a scalar (the metric trials are ranked by), got "
+                         f"{metric}. Reduce it, e.g. with jnp.mean over the evaluation data.")
+    unused = sorted(set(hp_values) - hp.read - {"batch_size"})
+    if unused:
+        warnings.warn(
+            f"Runner: hyperparameters {unused} are sampled but never read by init, optimizer "
+            "or the batch; check their names (a typo trains every trial with the default).",
+            UserWarning, stacklevel=3,
+        )
