@@ -4,14 +4,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import interrupt
 import optfn
 from optfn import sweep
 
 SPACE = sweep.Space({"lr": sweep.log_uniform(1e-3, 0.3), "b1": sweep.one_minus_log_uniform(0.5, 0.99)})
-
-
-class Stop(Exception):
-    """Raised by the callback to interrupt a sweep (as a kill would, after a checkpoint)."""
 
 
 def run(mesh=None, stream=False, checkpoint=None, stop_at=None):
@@ -33,12 +30,9 @@ def run(mesh=None, stream=False, checkpoint=None, stop_at=None):
             yield {"x": data["x"][16 * i:16 * i + 16], "y": data["y"][16 * i:16 * i + 16]}
             step += 1
 
-    def stop(info):
-        if stop_at is not None and info["step"] == stop_at:
-            raise Stop
-
     runner = sweep.Runner(init=init, loss=loss, optimizer=lambda h: optfn.adam(h["lr"], b1=h["b1"]),
                           data=sweep.Stream(batches) if stream else data,
                           evaluate=loss, eval_data=data, steps=40, chunk_steps=10, batch_size=16)
     return runner.run(SPACE, 10, seed=7, halving=2, min_steps=20, mesh=mesh, checkpoint=checkpoint,
-                      resume=checkpoint is not None, callback=stop)
+                      resume=checkpoint is not None,
+                      callback=None if stop_at is None else interrupt.stop_at(stop_at))

@@ -19,6 +19,7 @@ import jax  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
 import multihost_problem  # noqa: E402
+import interrupt  # noqa: E402
 from optfn import sweep  # noqa: E402
 
 
@@ -39,7 +40,7 @@ def main():
     try:
         result = multihost_problem.run(mesh=sweep.trials_mesh(), stream=args.stream, checkpoint=args.checkpoint,
                                        stop_at=args.stop_at)
-    except multihost_problem.Stop:
+    except interrupt.Stop:
         jax.distributed.shutdown()
         sys.exit(3)
     if jax.process_index() == 0:

@@ -69,3 +69,4 @@ def tanh_runner(data: dict, **kw):
     args = dict(init=tanh_init, loss=tanh_loss, optimizer=lambda h: optfn.adam(h["lr"], b1=h["b1"]), data=data,
                 steps=40, chunk_steps=10, batch_size=16, evaluate=tanh_loss, eval_data=data)
     return sweep.Runner(**{**args, **kw})
+

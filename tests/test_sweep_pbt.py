@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import interrupt
 import optfn
 from optfn import sweep
 
@@ -132,17 +133,10 @@ def test_pbt_with_replicas_resumes_to_the_uninterrupted_result(tmp_path):
     runner = _runner()
     full = runner.run(SPACE, 6, seed=4, seeds=2, strategy=sweep.PopulationBasedTraining(fraction=0.34, seed=1))
 
-    class Stop(Exception):
-        pass
-
-    def stop(info):
-        if info["step"] == 30:
-            raise Stop
-
     path = str(tmp_path / "pbt.npz")
-    with pytest.raises(Stop):
+    with pytest.raises(interrupt.Stop):
         runner.run(SPACE, 6, seed=4, seeds=2, strategy=sweep.PopulationBasedTraining(fraction=0.34, seed=1),
-                   checkpoint=path, callback=stop)
+                   checkpoint=path, callback=interrupt.stop_at(30))
     resumed = runner.run(SPACE, 6, seed=4, seeds=2, strategy=sweep.PopulationBasedTraining(fraction=0.34, seed=1),
                          checkpoint=path, resume=True)
     np.testing.assert_array_equal(resumed.history(), full.history())

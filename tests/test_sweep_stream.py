@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import interrupt
 import optfn
 from optfn import sweep
 
@@ -130,17 +131,10 @@ def test_a_resumed_stream_skips_what_was_trained_and_matches(files, tmp_path):
     full = _runner(sweep.Stream(from_step), steps=STEPS, eval_data=eval_data).run(SPACE, 4, seed=5, halving=2,
                                                                                  min_steps=10)
 
-    class Stop(Exception):
-        pass
-
-    def stop(info):
-        if info["step"] == 10:
-            raise Stop
-
     path = str(tmp_path / "s.npz")
-    with pytest.raises(Stop):
+    with pytest.raises(interrupt.Stop):
         _runner(sweep.Stream(from_step), steps=STEPS, eval_data=eval_data).run(
-            SPACE, 4, seed=5, halving=2, min_steps=10, checkpoint=path, callback=stop)
+            SPACE, 4, seed=5, halving=2, min_steps=10, checkpoint=path, callback=interrupt.stop_at(10))
     for source in (sweep.Stream(from_step), Batches(x, y)):  # seeks, or re-reads and skips
         resumed = _runner(source, steps=STEPS, eval_data=eval_data).run(
             SPACE, 4, seed=5, halving=2, min_steps=10, checkpoint=path, resume=True)

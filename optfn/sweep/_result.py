@@ -133,8 +133,8 @@ class SweepResult:
             ...            "lineage": [{"step": 0, "from": None, "hyperparams": {"lr": 0.3}},
             ...                        {"step": 10, "from": 0, "hyperparams": {"lr": 0.05}}]}]
             >>> lr = sweep.SweepResult(trials).schedule(1)["lr"]  # member 0's lr, then 0.05
-            >>> [round(float(lr(t)), 3) for t in (0, 9, 10, 19)]
-            [0.1, 0.1, 0.05, 0.05]
+            >>> tuple(round(float(lr(t)), 3) for t in (0, 9, 10, 19))
+            (0.1, 0.1, 0.05, 0.05)
         """
         by_id = {t["id"]: t for t in self.trials}
         if trial_id not in by_id:
