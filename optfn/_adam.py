@@ -10,7 +10,7 @@ from ._base import GradientTransformation
 from ._chain import chain
 from ._numerics import abs_sq, as_dtype, bias_correction, compute_dtype, full_like, map_leaves, safe_increment, zero_count
 from ._scale import scale_by_learning_rate
-from ._weight_decay import add_decayed_weights
+from ._weight_decay import _is_zero, add_decayed_weights
 
 
 class ScaleByAdamState(NamedTuple):
@@ -83,24 +83,38 @@ def scale_by_adam(
         _check.same_structure(fn, "updates", updates, "the state", state.nu)
         _check.hyper_shapes(fn, {"b1": b1, "b2": b2, "eps": eps, "eps_root": eps_root}, updates)
         count = safe_increment(state.count)
+        scalars = {}
+
+        def constants(ct):
+            # Kingma & Ba, section 2: both bias corrections fold into scalars, so each
+            # element costs one sqrt and one division. They are built once per compute
+            # dtype, not once per leaf: a model with a thousand leaves then traces (and
+            # XLA compiles) a thousand element-wise kernels, not a thousand copies of them.
+            if ct not in scalars:
+                beta1, beta2 = as_dtype(b1, ct), as_dtype(b2, ct)
+                bc2 = bias_correction(b2, count, ct)
+                root_bc2 = jnp.sqrt(bc2)
+                if nesterov:
+                    m_coef = root_bc2 * beta1 / bias_correction(b1, safe_increment(count), ct)
+                    g_coef = root_bc2 * (1 - beta1) / bias_correction(b1, count, ct)
+                else:
+                    m_coef, g_coef = root_bc2 / bias_correction(b1, count, ct), None
+                root_shift = None if _is_zero(eps_root) else as_dtype(eps_root, ct) * bc2
+                scalars[ct] = (beta1, 1 - beta1, beta2, 1 - beta2, m_coef, g_coef, root_shift,
+                               as_dtype(eps, ct) * root_bc2)
+            return scalars[ct]
 
         def leaf(g, m, v):
+            # u = (m / bc1) / (sqrt(v / bc2 + eps_root) + eps)
+            #   = (sqrt(bc2) / bc1) m / (sqrt(v + eps_root bc2) + eps sqrt(bc2))
             ct = compute_dtype(g.dtype)
-            beta1, beta2, g32 = as_dtype(b1, ct), as_dtype(b2, ct), g.astype(ct)
-            new_m = beta1 * m.astype(ct) + (1 - beta1) * g32
-            new_v = beta2 * v.astype(ct) + (1 - beta2) * abs_sq(g32)
-            # Kingma & Ba, section 2: fold both bias corrections into scalars, so each
-            # element costs one sqrt and one division. Algebraically equal to
-            # (m / bc1) / (sqrt(v / bc2 + eps_root) + eps).
-            bc2 = bias_correction(b2, count, ct)
-            root_bc2 = jnp.sqrt(bc2)
-            if nesterov:
-                numerator = (beta1 / bias_correction(b1, safe_increment(count), ct)) * new_m + (
-                    (1 - beta1) / bias_correction(b1, count, ct)) * g32
-            else:
-                numerator = (1 / bias_correction(b1, count, ct)) * new_m
-            denominator = jnp.sqrt(new_v + as_dtype(eps_root, ct) * bc2) + as_dtype(eps, ct) * root_bc2
-            u = (root_bc2 * numerator) / denominator
+            beta1, one_minus_b1, beta2, one_minus_b2, m_coef, g_coef, root_shift, eps_scaled = constants(ct)
+            g32 = g.astype(ct)
+            new_m = beta1 * m.astype(ct) + one_minus_b1 * g32
+            new_v = beta2 * v.astype(ct) + one_minus_b2 * abs_sq(g32)
+            numerator = m_coef * new_m if g_coef is None else m_coef * new_m + g_coef * g32
+            denominator = jnp.sqrt(new_v if root_shift is None else new_v + root_shift) + eps_scaled
+            u = numerator / denominator
             return u.astype(g.dtype), new_m.astype(m.dtype), new_v.astype(v.dtype)
 
         updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)
@@ -208,3 +222,24 @@ def nadam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Opt
     _check.flag("nadam", "nesterov", nesterov)
     _check.dtype_arg("nadam", "mu_dtype", mu_dtype)
     return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov)
+
+
+def nadamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Optional[Any] = None,
+           weight_decay=1e-4, mask=None, *, nesterov: bool = True) -> GradientTransformation:
+    r"""NAdamW: NAdam with decoupled weight decay, ``adamw(..., nesterov=True)`` (optax's
+    signature: ``nesterov=False`` is plain AdamW).
+
+    Example:
+        >>> import jax.numpy as jnp, optfn
+        >>> opt = optfn.nadamw(0.1, weight_decay=0.5)  # -0.1 * (1.474 + 0.5 * 2)
+        >>> w = jnp.array([2.0])
+        >>> print(opt.update(jnp.array([4.0]), opt.init(w), w)[0])
+        [-0.2474]
+
+    References:
+        Dozat, 2016; Loshchilov and Hutter, *Decoupled Weight Decay Regularization*, ICLR 2019.
+    """
+    _check.learning_rate("nadamw", learning_rate)
+    _check.flag("nadamw", "nesterov", nesterov)
+    _check.dtype_arg("nadamw", "mu_dtype", mu_dtype)
+    return adamw(learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask, nesterov=nesterov)

@@ -64,13 +64,14 @@ def clip_by_global_norm(max_norm) -> GradientTransformation:
         del params
         _check.state_type(fn, state, EmptyState)
         norm = global_norm(updates)
+        factors = {}  # one scalar per compute dtype, not one per leaf (many-leaf models compile faster)
 
         def leaf(u):
             ct = compute_dtype(u.dtype)
-            limit = as_dtype(max_norm, ct)
-            n = norm.astype(ct)
-            factor = jnp.where(n > limit, limit / n, jnp.ones([], ct))
-            return (u.astype(ct) * factor).astype(u.dtype)
+            if ct not in factors:
+                limit, n = as_dtype(max_norm, ct), norm.astype(ct)
+                factors[ct] = jnp.where(n > limit, limit / n, jnp.ones([], ct))
+            return (u.astype(ct) * factors[ct]).astype(u.dtype)
 
         return jax.tree.map(leaf, updates), state
 

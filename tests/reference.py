@@ -151,3 +151,173 @@ def batch_norm_eval(x, scale, bias, mean, var, eps, axis=-1):
     x = np.asarray(x, np.float64)
     shape = [x.shape[i] if i == axis % x.ndim else 1 for i in range(x.ndim)]
     return (x - np.reshape(mean, shape)) / np.sqrt(np.reshape(var, shape) + eps) * np.reshape(scale, shape) + np.reshape(bias, shape)
+
+
+def _moments(b1, b2):
+    """Adam's moment pair as a closure: returns (m, v, t) after each gradient."""
+    st = {"m": None, "v": None, "t": 0}
+
+    def push(g):
+        st["m"] = (1 - b1) * g if st["m"] is None else b1 * st["m"] + (1 - b1) * g
+        st["v"] = (1 - b2) * g * g if st["v"] is None else b2 * st["v"] + (1 - b2) * g * g
+        st["t"] += 1
+        return st["m"], st["v"], st["t"]
+
+    return push
+
+
+def lion(lr, b1=0.9, b2=0.99, weight_decay=0.0):
+    """Chen et al. 2023, Algorithm 2: ``c = b1 m + (1 - b1) g; W -= lr (sign(c) + wd W);
+    m = b2 m + (1 - b2) g``."""
+    st = {"m": None}
+
+    def step(g, p):
+        m = np.zeros_like(g) if st["m"] is None else st["m"]
+        u = -lr * (np.sign(b1 * m + (1 - b1) * g) + weight_decay * p)
+        st["m"] = b2 * m + (1 - b2) * g
+        return u
+
+    return step
+
+
+def sign_sgd(lr):
+    """Bernstein et al. 2018: ``W -= lr sign(g)``."""
+    return lambda g, p: -lr * np.sign(g)
+
+
+def signum(lr, beta=0.9):
+    """Bernstein et al. 2018, Signum: ``m = beta m + (1 - beta) g; W -= lr sign(m)``."""
+    st = {"m": None}
+
+    def step(g, p):
+        st["m"] = (1 - beta) * g if st["m"] is None else beta * st["m"] + (1 - beta) * g
+        return -lr * np.sign(st["m"])
+
+    return step
+
+
+def adabelief(lr, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16):
+    """Zhuang et al. 2020, Algorithm 2: ``s = b2 s + (1 - b2)(g - m)^2 + eps_root``;
+    ``W -= lr m_hat / (sqrt(s_hat) + eps)``."""
+    st = {"m": None, "s": None, "t": 0}
+
+    def step(g, p):
+        m = np.zeros_like(g) if st["m"] is None else st["m"]
+        s = np.zeros_like(g) if st["s"] is None else st["s"]
+        st["t"] += 1
+        t = st["t"]
+        m = b1 * m + (1 - b1) * g
+        s = b2 * s + (1 - b2) * (g - m) ** 2 + eps_root
+        st["m"], st["s"] = m, s
+        return -lr * (m / (1 - b1**t)) / (np.sqrt(s / (1 - b2**t)) + eps)
+
+    return step
+
+
+def radam(lr, b1=0.9, b2=0.999, eps=1e-8, threshold=5.0):
+    """Liu et al. 2020, Algorithm 2: the rectified step once ``rho_t >= threshold``, momentum
+    SGD with the bias-corrected ``m`` before."""
+    push = _moments(b1, b2)
+    rho_inf = 2 / (1 - b2) - 1
+
+    def step(g, p):
+        m, v, t = push(g)
+        m_hat = m / (1 - b1**t)
+        rho = rho_inf - 2 * t * b2**t / (1 - b2**t)
+        if rho < threshold:
+            return -lr * m_hat
+        r = math.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+        return -lr * r * m_hat / (np.sqrt(v / (1 - b2**t)) + eps)
+
+    return step
+
+
+def amsgrad(lr, b1=0.9, b2=0.999, eps=1e-8):
+    """Reddi et al. 2018 with bias-corrected moments: ``v_max = max(v_max, v_hat)``;
+    ``W -= lr m_hat / (sqrt(v_max) + eps)``."""
+    push = _moments(b1, b2)
+    st = {"v_max": None}
+
+    def step(g, p):
+        m, v, t = push(g)
+        v_hat = v / (1 - b2**t)
+        st["v_max"] = v_hat if st["v_max"] is None else np.maximum(st["v_max"], v_hat)
+        return -lr * (m / (1 - b1**t)) / (np.sqrt(st["v_max"]) + eps)
+
+    return step
+
+
+def adamax(lr, b1=0.9, b2=0.999, eps=1e-8):
+    """Kingma & Ba section 7.1: ``u = max(b2 u, |g| + eps)``; ``W -= lr m_hat / u``."""
+    st = {"m": None, "u": None, "t": 0}
+
+    def step(g, p):
+        m = np.zeros_like(g) if st["m"] is None else st["m"]
+        u = np.zeros_like(g) if st["u"] is None else st["u"]
+        st["t"] += 1
+        m = b1 * m + (1 - b1) * g
+        u = np.maximum(b2 * u, np.abs(g) + eps)
+        st["m"], st["u"] = m, u
+        return -lr * (m / (1 - b1 ** st["t"])) / u
+
+    return step
+
+
+def lamb(lr, b1=0.9, b2=0.999, eps=1e-6, weight_decay=0.0):
+    """You et al. 2020, Algorithm 2 (one layer): ``r = m_hat / (sqrt(v_hat) + eps) + wd W``;
+    ``W -= lr ||W|| / ||r|| r`` (ratio 1 where a norm is 0)."""
+    push = _moments(b1, b2)
+
+    def step(g, p):
+        m, v, t = push(g)
+        r = (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps) + weight_decay * p
+        wn, rn = np.linalg.norm(p), np.linalg.norm(r)
+        ratio = 1.0 if wn == 0 or rn == 0 else wn / rn
+        return -lr * ratio * r
+
+    return step
+
+
+def lars(lr, momentum=0.9, trust_coefficient=0.001, weight_decay=0.0):
+    """You et al. 2017, Algorithm 1 (one layer): ``local_lr = c ||W|| / ||g + wd W||``;
+    ``v = m v + lr local_lr (g + wd W)``; ``W -= v``."""
+    st = {"v": None}
+
+    def step(g, p):
+        d = g + weight_decay * p
+        wn, dn = np.linalg.norm(p), np.linalg.norm(d)
+        local = 1.0 if wn == 0 or dn == 0 else trust_coefficient * wn / dn
+        st["v"] = lr * local * d if st["v"] is None else momentum * st["v"] + lr * local * d
+        return -st["v"]
+
+    return step
+
+
+def adafactor(lr, decay_rate=0.8, eps=1e-30, clipping_threshold=1.0, min_dim=128, shape=None):
+    """Shazeer & Stern 2018, Algorithms 4 and 5 with ``beta2_t = 1 - t^-decay_rate``,
+    update clipping at ``clipping_threshold`` (rms), relative step off, no momentum;
+    ``shape`` reshapes the flat parameters into the matrix that is factored."""
+    st = {"R": None, "C": None, "V": None, "t": 0}
+
+    def step(g, p):
+        st["t"] += 1
+        beta = 1 - st["t"] ** -decay_rate
+        x = g.reshape(shape) if shape is not None else g
+        sq = x * x + eps
+        if x.ndim == 2 and sorted(x.shape)[-2] >= min_dim:
+            rows, cols = (1, 0) if x.shape[0] >= x.shape[1] else (0, 1)  # reduce over the longer axis
+            r_new, c_new = sq.mean(axis=rows), sq.mean(axis=cols)
+            st["R"] = r_new if st["R"] is None else beta * st["R"] + (1 - beta) * r_new
+            st["C"] = c_new if st["C"] is None else beta * st["C"] + (1 - beta) * c_new
+            if rows == 1:  # R indexed by rows (axis 0), C by columns
+                v_hat = np.outer(st["R"], st["C"]) / st["R"].mean()
+            else:
+                v_hat = np.outer(st["C"], st["R"]) / st["R"].mean()
+        else:
+            st["V"] = sq if st["V"] is None else beta * st["V"] + (1 - beta) * sq
+            v_hat = st["V"]
+        u = x / np.sqrt(v_hat)
+        u = u / max(1.0, np.sqrt(np.mean(u * u)) / clipping_threshold)
+        return (-lr * u).reshape(g.shape)
+
+    return step

@@ -87,4 +87,69 @@ REGISTRY = [
            "rosenbrock": {"lr": 0.02, "eps": 1e-5, "rho": 0.9999}, "rosenbrock_steps": 100000}),
 ]
 
+
+def _adafactor(h):  # the relative step off: the reference is Shazeer & Stern's Algorithm 4/5 with clipping
+    return optfn.adafactor(h["lr"], decay_rate=h["decay_rate"], clipping_threshold=h["clip"],
+                           multiply_by_parameter_scale=False)
+
+
+REGISTRY += [
+    Entry("nadamw", lambda h: optfn.nadamw(h["lr"], h["b1"], h["b2"], h["eps"], weight_decay=h["wd"]),
+          {"lr": 0.01, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "wd": 0.1},
+          lambda h: reference.adam(h["lr"], h["b1"], h["b2"], h["eps"], weight_decay=h["wd"], nesterov=True),
+          lambda ox, h: ox.nadamw(h["lr"], h["b1"], h["b2"], h["eps"], weight_decay=h["wd"]),
+          {"lr": 0.05, "wd": 0.0, "parabola_steps": 600, "rosenbrock": {"lr": 0.01}, "rosenbrock_steps": 6000}),
+    Entry("adabelief", lambda h: optfn.adabelief(h["lr"], h["b1"], h["b2"], h["eps"], h["eps_root"]),
+          {"lr": 0.01, "b1": 0.9, "b2": 0.999, "eps": 1e-16, "eps_root": 1e-16},
+          lambda h: reference.adabelief(h["lr"], h["b1"], h["b2"], h["eps"], h["eps_root"]),
+          lambda ox, h: ox.adabelief(h["lr"], h["b1"], h["b2"], h["eps"], h["eps_root"]),
+          {"lr": 0.05, "parabola_steps": 600, "rosenbrock": {"lr": 0.01}, "rosenbrock_steps": 6000}),
+    Entry("radam", lambda h: optfn.radam(h["lr"], h["b1"], h["b2"], h["eps"]),
+          {"lr": 0.01, "b1": 0.9, "b2": 0.999, "eps": 1e-8},
+          lambda h: reference.radam(h["lr"], h["b1"], h["b2"], h["eps"]),
+          lambda ox, h: ox.radam(h["lr"], h["b1"], h["b2"], h["eps"]),
+          {"lr": 0.05, "parabola_steps": 600, "rosenbrock": {"lr": 5e-3}, "rosenbrock_steps": 12000}),
+    Entry("amsgrad", lambda h: optfn.amsgrad(h["lr"], h["b1"], h["b2"], h["eps"]),
+          {"lr": 0.01, "b1": 0.9, "b2": 0.999, "eps": 1e-8},
+          lambda h: reference.amsgrad(h["lr"], h["b1"], h["b2"], h["eps"]),
+          lambda ox, h: ox.amsgrad(h["lr"], h["b1"], h["b2"], h["eps"]),
+          {"lr": 0.05, "parabola_steps": 600, "rosenbrock": {"lr": 0.1}, "rosenbrock_steps": 20000}),
+    Entry("adamax", lambda h: optfn.adamax(h["lr"], h["b1"], h["b2"], h["eps"]),
+          {"lr": 0.01, "b1": 0.9, "b2": 0.999, "eps": 1e-8},
+          lambda h: reference.adamax(h["lr"], h["b1"], h["b2"], h["eps"]),
+          lambda ox, h: ox.adamax(h["lr"], h["b1"], h["b2"], h["eps"]),
+          {"lr": 0.05, "parabola_steps": 600, "rosenbrock": {"lr": 0.01}, "rosenbrock_steps": 6000}),
+    Entry("lion", lambda h: optfn.lion(h["lr"], h["b1"], h["b2"], weight_decay=h["wd"]),
+          {"lr": 0.01, "b1": 0.9, "b2": 0.99, "wd": 0.1},
+          lambda h: reference.lion(h["lr"], h["b1"], h["b2"], h["wd"]),
+          lambda ox, h: ox.lion(h["lr"], h["b1"], h["b2"], weight_decay=h["wd"]),
+          {"lr": 0.005, "wd": 0.0, "parabola_steps": 800, "rosenbrock": {"lr": 5e-4}, "rosenbrock_steps": 20000}),
+    # signSGD moves every coordinate by exactly lr, so with a constant rate it stalls in
+    # Rosenbrock's curved valley; it converges with a decaying one, lr / (1 + decay t)
+    Entry("sign_sgd", lambda h: optfn.sign_sgd(lambda t: h["lr"] / (1 + h["decay"] * t.astype("float32"))),
+          {"lr": 0.01, "decay": 0.0},
+          lambda h: reference.sign_sgd(h["lr"]),
+          lambda ox, h: ox.sign_sgd(h["lr"]),
+          {"lr": 0.005, "parabola_steps": 800, "rosenbrock": {"lr": 0.02, "decay": 0.03}, "rosenbrock_steps": 40000}),
+    Entry("signum", lambda h: optfn.signum(h["lr"], h["beta"]), {"lr": 0.01, "beta": 0.9},
+          lambda h: reference.signum(h["lr"], h["beta"]),
+          lambda ox, h: ox.signum(h["lr"], h["beta"]),
+          {"lr": 0.005, "parabola_steps": 800, "rosenbrock": {"lr": 5e-4}, "rosenbrock_steps": 20000}),
+    Entry("lamb", lambda h: optfn.lamb(h["lr"], h["b1"], h["b2"], h["eps"], weight_decay=h["wd"]),
+          {"lr": 0.01, "b1": 0.9, "b2": 0.999, "eps": 1e-6, "wd": 0.1},
+          lambda h: reference.lamb(h["lr"], h["b1"], h["b2"], h["eps"], h["wd"]),
+          lambda ox, h: ox.lamb(h["lr"], h["b1"], h["b2"], h["eps"], weight_decay=h["wd"]),
+          {"lr": 0.01, "wd": 0.0, "parabola_steps": 800, "rosenbrock": {"lr": 2e-3}, "rosenbrock_steps": 20000}),
+    Entry("lars", lambda h: optfn.lars(h["lr"], h["wd"], trust_coefficient=h["tc"], momentum=h["momentum"]),
+          {"lr": 0.5, "wd": 0.01, "tc": 0.01, "momentum": 0.9},
+          lambda h: reference.lars(h["lr"], h["momentum"], h["tc"], h["wd"]),
+          lambda ox, h: ox.lars(h["lr"], h["wd"], trust_coefficient=h["tc"], momentum=h["momentum"]),
+          {"lr": 0.5, "wd": 0.0, "parabola_steps": 800, "rosenbrock": {"lr": 0.05}, "rosenbrock_steps": 20000}),
+    Entry("adafactor", _adafactor, {"lr": 0.01, "decay_rate": 0.8, "clip": 1.0},
+          lambda h: reference.adafactor(h["lr"], h["decay_rate"], clipping_threshold=h["clip"]),
+          lambda ox, h: ox.adafactor(h["lr"], decay_rate=h["decay_rate"], clipping_threshold=h["clip"],
+                                     multiply_by_parameter_scale=False),
+          {"lr": 0.005, "parabola_steps": 800, "rosenbrock": {"lr": 5e-4}, "rosenbrock_steps": 20000}),
+]
+
 BY_NAME = {e.name: e for e in REGISTRY}

@@ -37,13 +37,21 @@ def _grads(steps=50, seed=0):
 PARAMS = {"w": jnp.ones((3, 4)), "b": jnp.zeros(4)}
 
 
+# optax's RAdam computes rho_t = 2/(1-b2) - 1 - 2t b2^t/(1-b2^t) directly: in float32 the
+# difference of two numbers near 2000 is 1% off at the first rectified step, and so is the
+# step. optfn's rho_t has no cancellation and matches the float64 reference to 1e-5
+# (test_reference.py); against optax the steps agree to that 1%.
+RTOL = {"radam": 2e-2}
+
+
 @pytest.mark.parametrize("entry", [e for e in REGISTRY if e.optax], ids=str)
 def test_same_numbers_as_optax(entry):
     grads = _grads()
     ours = _run(entry.make(entry.hp), grads, PARAMS)
     theirs = _run(entry.optax(optax, entry.hp), grads, PARAMS)
+    rtol = RTOL.get(entry.name, 2e-5)
     for k, (a, b) in enumerate(zip(ours, theirs)):
-        jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=2e-5, atol=1e-7, err_msg=f"step {k}"), a, b)
+        jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=rtol, atol=1e-7, err_msg=f"step {k}"), a, b)
 
 
 @pytest.mark.parametrize("name", ["sgd", "adam", "adamw", "rmsprop", "adagrad", "nadam"])
@@ -93,3 +101,25 @@ def test_optfn_adadelta_without_learning_rate_descends_where_optax_climbs():
             u, state = opt.update(jax.grad(loss)(w), state, w)
             w = w + u
         assert (loss(w) < loss(jnp.zeros(2))) == expect_lower
+
+
+def test_adafactor_matches_optax_on_factored_matrices_with_every_part_on():
+    rng = np.random.default_rng(4)
+    params = {"w": jnp.asarray(rng.normal(size=(160, 130)), jnp.float32), "b": jnp.zeros(130)}
+    grads = [jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), jnp.float32), params) for _ in range(20)]
+    kw = dict(momentum=0.9, weight_decay_rate=0.01, decay_offset=0)
+    ours = _run(optfn.adafactor(0.01, **kw), grads, params)
+    theirs = _run(optax.adafactor(0.01, **kw), grads, params)
+    for k, (a, b) in enumerate(zip(ours, theirs)):
+        jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=2e-5, atol=1e-7, err_msg=f"step {k}"), a, b)
+
+
+@pytest.mark.parametrize("name", ["lion", "adabelief", "radam", "amsgrad", "adamax", "nadamw", "lamb", "lars",
+                                  "sign_sgd", "signum", "adafactor"])
+def test_new_optimizers_defaults_match_optax(name):
+    grads = _grads(20, seed=5)
+    ours = _run(getattr(optfn, name)(0.01), grads, PARAMS)
+    theirs = _run(getattr(optax, name)(0.01), grads, PARAMS)
+    rtol = RTOL.get(name, 2e-5)
+    for a, b in zip(ours, theirs):
+        jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=rtol, atol=1e-7), a, b)

@@ -139,8 +139,8 @@ def test_optax_schedule_names_resolve_to_optfn_schedules():
     assert switched.linear_schedule is optfn.linear and switched.cosine_decay_schedule is optfn.cosine_decay
     assert switched.warmup_cosine_decay_schedule is optfn.warmup_cosine_decay
     assert "linear_schedule" not in dir(optfn)  # one documented name per object
-    with pytest.raises(AttributeError, match="no attribute 'lion'"):
-        switched.lion
+    with pytest.raises(AttributeError, match="no attribute 'yogi'"):
+        switched.yogi
 
 
 def test_stateless_transforms_accept_none_as_their_state_as_in_optax():

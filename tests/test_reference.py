@@ -74,3 +74,26 @@ def test_clip_by_global_norm_reference():
     np.testing.assert_allclose(u["b"], [[2.0]], rtol=1e-6)
     u, _ = optfn.clip_by_global_norm(6.0).update(g, optfn.EmptyState())
     np.testing.assert_allclose(u["a"], g["a"])
+
+
+@pytest.mark.parametrize("shape", [(160, 130), (130, 160), (40, 30)])
+def test_adafactor_factors_matrices_as_in_the_paper(shape):
+    """A matrix whose two axes reach min_dim_size_to_factor keeps row and column statistics
+    only (Shazeer & Stern, Algorithm 4); a smaller one the full second moment."""
+    import reference
+
+    rng = np.random.default_rng(3)
+    p = rng.normal(size=shape)
+    opt = optfn.adafactor(0.01, multiply_by_parameter_scale=False)
+    state = opt.init(jnp.asarray(p, jnp.float32))
+    factored = min(shape) >= 128
+    kept = sum(x.size for x in jax.tree.leaves(state))
+    assert kept == (1 + sum(shape) + 1 if factored else 1 + 2 + p.size)  # count, rows, columns, one placeholder
+    ref = reference.adafactor(0.01, shape=shape)
+    update = jax.jit(opt.update)
+    for k in range(20):
+        g = rng.normal(size=shape) * np.logspace(-2, 1, shape[1])
+        u, state = update(jnp.asarray(g, jnp.float32), state, jnp.asarray(p, jnp.float32))
+        want = ref(g.reshape(-1), p.reshape(-1)).reshape(shape)
+        np.testing.assert_allclose(np.asarray(u, np.float64), want, rtol=2e-5, atol=1e-7, err_msg=f"step {k}")
+        p = p + want
