@@ -123,3 +123,18 @@ def test_new_optimizers_defaults_match_optax(name):
     rtol = RTOL.get(name, 2e-5)
     for a, b in zip(ours, theirs):
         jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=rtol, atol=1e-7), a, b)
+
+
+def test_optax_multisteps_and_apply_if_finite_wrap_optfn_optimizers():
+    """optax's own wrappers run around optfn optimizers and give optax's numbers."""
+    grads = _grads(12, seed=6)
+    for wrap in (lambda o: optax.MultiSteps(o, every_k_schedule=3), lambda o: optax.apply_if_finite(o, 2)):
+        ours = _run(wrap(optfn.adam(0.01)), grads, PARAMS)
+        theirs = _run(wrap(optax.adam(0.01)), grads, PARAMS)
+        for a, b in zip(ours, theirs):
+            jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=2e-5, atol=1e-7), a, b)
+    # a NaN gradient is skipped by apply_if_finite around optfn.adam, as around optax.adam
+    bad = [grads[0], jax.tree.map(lambda g: g * jnp.nan, grads[1]), grads[2]]
+    ours = _run(optax.apply_if_finite(optfn.adam(0.01), 2), bad, PARAMS)
+    assert all(bool(jnp.all(u == 0)) for u in jax.tree.leaves(ours[1]))
+    assert all(bool(jnp.all(jnp.isfinite(u))) for u in jax.tree.leaves(ours[2]))
