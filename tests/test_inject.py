@@ -49,6 +49,18 @@ CASES = {
         weight_decay=0.1, mask=_no_decay_on_bias)),
     "adam_per_epoch": (optfn.adam, dict(
         learning_rate=optfn.per_epoch(optfn.inverse_time_decay(3e-2, decay_rate=0.5), steps_per_epoch=100))),
+    "nadamw": (optfn.nadamw, dict(learning_rate=1e-2, weight_decay=0.01)),
+    "adabelief": (optfn.adabelief, dict(learning_rate=1e-2, b1=0.8)),
+    "radam": (optfn.radam, dict(learning_rate=1e-2, threshold=6.0)),
+    "amsgrad": (optfn.amsgrad, dict(learning_rate=1e-2, b2=0.99)),
+    "adamax": (optfn.adamax, dict(learning_rate=1e-2, b1=0.8)),
+    "lion": (optfn.lion, dict(learning_rate=3e-3, b2=0.98, weight_decay=0.0)),
+    "sign_sgd": (optfn.sign_sgd, dict(learning_rate=optfn.cosine_decay(3e-2, 1000))),
+    "signum": (optfn.signum, dict(learning_rate=optfn.cosine_decay(3e-2, 1000), beta=0.8)),
+    "lamb": (optfn.lamb, dict(learning_rate=1e-2, weight_decay=0.01)),
+    "lars": (optfn.lars, dict(learning_rate=1.0, trust_coefficient=0.02, momentum=0.8)),
+    "adafactor": (optfn.adafactor, dict(learning_rate=1e-2, decay_rate=0.7, clipping_threshold=0.5,
+                                        multiply_by_parameter_scale=False)),
 }
 
 
