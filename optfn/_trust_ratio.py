@@ -10,7 +10,7 @@ from ._chain import chain
 from ._numerics import as_dtype, compute_dtype
 from ._scale import scale_by_learning_rate
 from ._sgd import trace
-from ._weight_decay import _mask_leaves, add_decayed_weights
+from ._weight_decay import _mask_leaves, add_decayed_weights, masked_map
 
 
 def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0, mask=None) -> GradientTransformation:
@@ -72,13 +72,7 @@ def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0, mask=None
         _check.state_type(fn, state, EmptyState)
         _check.same_structure(fn, "updates", updates, "params", params)
         _check.hyper_shapes(fn, {"min_norm": min_norm, "trust_coefficient": trust_coefficient, "eps": eps}, updates)
-        if mask is None:
-            return jax.tree.map(scaled, updates, params), state
-        mask_leaves, mask_def, param_subtrees = _mask_leaves(fn, mask, params)
-        out = []
-        for on, us, ps in zip(mask_leaves, mask_def.flatten_up_to(updates), param_subtrees):
-            out.append(us if on is False else jax.tree.map(lambda u, p, on=on: scaled(u, p, on), us, ps))
-        return mask_def.unflatten(out), state
+        return masked_map(fn, mask, scaled, updates, params), state
 
     return GradientTransformation(init, update)
 

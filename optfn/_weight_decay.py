@@ -23,6 +23,22 @@ def _mask_leaves(fn, mask, params):
     return mask_leaves, mask_def, subtrees
 
 
+def masked_map(fn, mask, leaf, updates, params):
+    """``leaf(u, p, on)`` over the leaves a mask selects; the others pass unchanged.
+
+    ``mask`` is ``None`` (every leaf: ``leaf(u, p)``), a pytree of bools that is a prefix
+    of the params, or a function ``params -> that pytree``; a traced bool is passed on as
+    ``on`` for ``leaf`` to apply with ``jnp.where``.
+    """
+    if mask is None:
+        return jax.tree.map(leaf, updates, params)
+    mask_leaves, mask_def, param_subtrees = _mask_leaves(fn, mask, params)
+    out = []
+    for on, us, ps in zip(mask_leaves, mask_def.flatten_up_to(updates), param_subtrees):
+        out.append(us if on is False else jax.tree.map(lambda u, p, on=on: leaf(u, p, on), us, ps))
+    return mask_def.unflatten(out)
+
+
 def _is_zero(value) -> bool:
     """A concrete rate of exactly 0 (Python number or concrete array); traced: unknown."""
     if isinstance(value, jax.core.Tracer):
@@ -85,16 +101,6 @@ def add_decayed_weights(weight_decay=0.0, mask=None) -> "GradientTransformation"
             )
         _check.state_type(fn, state, EmptyState)
         _check.same_structure(fn, "updates", updates, "params", params)
-        if mask is None:
-            return jax.tree.map(decay, updates, params), state
-        mask_leaves, mask_def, param_subtrees = _mask_leaves(fn, mask, params)
-        update_subtrees = mask_def.flatten_up_to(updates)
-        out = []
-        for on, us, ps in zip(mask_leaves, update_subtrees, param_subtrees):
-            if on is False:
-                out.append(us)
-            else:
-                out.append(jax.tree.map(lambda u, p, on=on: decay(u, p, on), us, ps))
-        return mask_def.unflatten(out), state
+        return masked_map(fn, mask, decay, updates, params), state
 
     return GradientTransformation(init, update)
