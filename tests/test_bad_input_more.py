@@ -37,6 +37,19 @@ ZEROS = jnp.zeros(2)
     (lambda: optfn.adam(optfn.linear(1e-3, -1e-3, 100)), ValueError,
      r"learning-rate schedule .* gives -0.001 at step 1000000000; a learning rate must be >= 0"),
     (lambda: optfn.batch_norm_init(3.0), TypeError, r"num_features must be a positive int .* got num_features=3.0"),
+    (lambda: optfn.lion(1e-4, b1=1.5), ValueError, r"scale_by_lion: b1 must lie in \[0, 1\], got b1=1.5"),
+    (lambda: optfn.lion(None), TypeError, r"lion: learning_rate is required"),
+    (lambda: optfn.signum(0.1, beta=-0.1), ValueError, r"signum: beta must lie in \[0, 1\]"),
+    (lambda: optfn.radam(1e-3, threshold=3.0), ValueError, r"scale_by_radam: threshold must lie in \[4, inf\).*rho_t > 4"),
+    (lambda: optfn.adabelief(1e-3, b2=1.0), ValueError, r"scale_by_belief: b2 must lie in \[0, 1\)"),
+    (lambda: optfn.amsgrad(1e-3, bias_correction_nu="no"), TypeError, r"bias_correction_nu must be True or False"),
+    (lambda: optfn.adamax(1e-3, eps=-1.0), ValueError, r"scale_by_adamax: eps must lie in \[0, inf\)"),
+    (lambda: optfn.lars(0.1, nesterov="yes"), TypeError, r"lars: nesterov must be True or False"),
+    (lambda: optfn.lars(0.1, trust_coefficient=0.0), ValueError, r"trust_coefficient must lie in \(0, inf\)"),
+    (lambda: optfn.lamb(0.1, weight_decay=-0.1), ValueError, r"add_decayed_weights: weight_decay must lie in"),
+    (lambda: optfn.adafactor(min_dim_size_to_factor=0), ValueError, r"min_dim_size_to_factor must be a positive int"),
+    (lambda: optfn.adafactor(clipping_threshold=0.0), ValueError, r"clip_by_block_rms: threshold must lie in \(0"),
+    (lambda: optfn.flatten(optfn.adam), TypeError, r"flatten: inner must be a GradientTransformation"),
 ])
 def test_construction_refuses(build, error, match):
     with pytest.raises(error, match=match):
