@@ -4,8 +4,8 @@ Loaded with ``-p substitute`` (this folder on ``PYTHONPATH``). Before any test m
 imported, every public optfn name that an optax module also defines is replaced in that
 module by optfn's object (optax's schedule names by the optfn schedules they match).
 Functions are wrapped so the report can tell which tests called optfn at all. At the end
-the outcome of every test (and whether it touched optfn) goes to ``$OPTFN_OPTAX_REPORT``
-as JSON.
+the outcome of every test (and whether it touched optfn) goes to
+``$OPTFN_OPTAX_REPORT.<process>`` as JSON (one file per pytest-xdist worker).
 """
 
 import functools
@@ -86,6 +86,6 @@ def pytest_runtest_makereport(item, call):
 
 def pytest_sessionfinish(session):
     path = os.environ.get("OPTFN_OPTAX_REPORT")
-    if path:
-        with open(path, "w") as f:
+    if path:  # one file per process: with pytest-xdist each worker reports its own tests
+        with open(f"{path}.{os.environ.get('PYTEST_XDIST_WORKER', 'main')}", "w") as f:
             json.dump({"substituted": session.config._optfn_names, "tests": _OUTCOMES}, f, indent=1)
