@@ -113,7 +113,8 @@ def scale_by_belief(b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *, nesterov: bo
 
 def adabelief(learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *,
               nesterov: bool = False) -> GradientTransformation:
-    r"""AdaBelief: ``chain(scale_by_belief(...), scale_by_learning_rate(learning_rate))``.
+    r"""AdaBelief: ``W = W - lr * m_hat / (sqrt(s_hat) + eps)`` with ``s`` the EMA of ``(g - m)^2``;
+    see ``scale_by_belief``. It is ``chain(scale_by_belief(...), scale_by_learning_rate(learning_rate))``.
 
     Example:
         >>> import jax.numpy as jnp, optfn
@@ -226,7 +227,9 @@ def scale_by_radam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *,
 
 def radam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *,
           nesterov: bool = False) -> GradientTransformation:
-    r"""RAdam: ``chain(scale_by_radam(...), scale_by_learning_rate(learning_rate))``.
+    r"""RAdam: ``W = W - lr * r_t * m_hat / (sqrt(v_hat) + eps)`` once ``rho_t`` passes ``threshold``,
+    ``W = W - lr * m_hat`` before; see ``scale_by_radam``. It is
+    ``chain(scale_by_radam(...), scale_by_learning_rate(learning_rate))``.
 
     Example:
         >>> import jax.numpy as jnp, optfn
@@ -307,7 +310,8 @@ def scale_by_amsgrad(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Optiona
 
 def amsgrad(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Optional[Any] = None,
             bias_correction_mu: bool = True, bias_correction_nu: bool = True) -> GradientTransformation:
-    r"""AMSGrad: ``chain(scale_by_amsgrad(...), scale_by_learning_rate(learning_rate))``.
+    r"""AMSGrad: ``W = W - lr * m_hat / (sqrt(max_{s<=t} v_hat_s) + eps)``; see ``scale_by_amsgrad``.
+    It is ``chain(scale_by_amsgrad(...), scale_by_learning_rate(learning_rate))``.
 
     Example:
         >>> import jax.numpy as jnp, optfn
@@ -367,7 +371,8 @@ def scale_by_adamax(b1=0.9, b2=0.999, eps=1e-8) -> GradientTransformation:
 
 
 def adamax(learning_rate, b1=0.9, b2=0.999, eps=1e-8) -> GradientTransformation:
-    r"""AdaMax: ``chain(scale_by_adamax(...), scale_by_learning_rate(learning_rate))``.
+    r"""AdaMax: ``W = W - lr * m_hat / u`` with ``u = max(b2 * u, |g| + eps)``; see ``scale_by_adamax``.
+    It is ``chain(scale_by_adamax(...), scale_by_learning_rate(learning_rate))``.
 
     Example:
         >>> import jax.numpy as jnp, optfn

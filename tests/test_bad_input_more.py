@@ -151,3 +151,18 @@ def test_a_full_disk_names_the_file_and_leaves_no_temporary_file(tmp_path, monke
     with pytest.raises(OSError, match=rf"could not write {path} \(No space left on device\)"):
         sweep.save_params(str(path), {"w": np.ones(2)})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_load_params_names_a_file_save_params_did_not_write(tmp_path):
+    other = tmp_path / "other.npz"
+    np.savez(other, w=np.ones(2))  # a plain .npz: no tree structure
+    with pytest.raises(ValueError, match=rf"load_params: {other} is not a file written by optfn.sweep.save_params"):
+        sweep.load_params(str(other))
+    good = tmp_path / "best.npz"
+    sweep.save_params(str(good), {"w": np.ones(2), "b": [np.zeros(3)]})
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(good.read_bytes()[:100])  # a truncated copy
+    with pytest.raises(ValueError, match=rf"load_params: {cut} is not a file written"):
+        sweep.load_params(str(cut))
+    back = sweep.load_params(str(good))
+    np.testing.assert_array_equal(back["b"][0], np.zeros(3))

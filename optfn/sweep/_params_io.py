@@ -39,10 +39,27 @@ def save_params(path: str, params) -> None:
 
 
 def load_params(path: str):
-    """The pytree ``save_params`` wrote to ``path`` (NumPy arrays; the file must be trusted:
-    its tree structure is unpickled)."""
+    """The pytree ``save_params`` wrote to ``path``, with NumPy arrays as leaves.
+
+    The file must be trusted: its tree structure is unpickled. A file that
+    ``save_params`` did not write (another ``.npz``, a truncated copy) raises
+    ``ValueError`` naming it.
+
+    Example:
+        >>> import os, tempfile, numpy as np
+        >>> from optfn import sweep
+        >>> path = os.path.join(tempfile.mkdtemp(), "best.npz")
+        >>> sweep.save_params(path, (np.arange(3), {"s": np.float32(2)}))
+        >>> sweep.load_params(path)
+        (array([0, 1, 2]), {'s': array(2., dtype=float32)})
+    """
     with open(path, "rb") as fh:
-        data = np.load(io.BytesIO(fh.read()), allow_pickle=False)
+        raw = fh.read()
+    try:
+        data = np.load(io.BytesIO(raw), allow_pickle=False)
         tree = pickle.loads(data["__tree__"].tobytes())
         leaves = [data[f"arr_{i}"] for i in range(tree.num_leaves)]
+    except Exception as e:  # zip, pickle and key errors alike: the file is not one of ours
+        raise ValueError(f"load_params: {path} is not a file written by optfn.sweep.save_params "
+                         f"({type(e).__name__}: {e}); pass the best_model.npz a sweep wrote.") from None
     return jax.tree.unflatten(tree, leaves)
