@@ -40,6 +40,7 @@ from ._batch_norm import batch_norm as batch_norm
 from ._batch_norm import batch_norm_init as batch_norm_init
 from ._base import EmptyState as EmptyState
 from ._base import GradientTransformation as GradientTransformation
+from ._base import GradientTransformationExtraArgs as GradientTransformationExtraArgs
 from ._base import OptState as OptState
 from ._base import Params as Params
 from ._base import Schedule as Schedule

@@ -98,6 +98,7 @@ def adadelta(learning_rate=None, rho=0.9, eps=1e-6, weight_decay=0.0, weight_dec
         >>> opt.update(jnp.array([2.0]), opt.init(jnp.zeros(1)))[0]
         Array([-0.001], dtype=float32)
     """
+    _check.weight_decay("adadelta", weight_decay)
     # the weight-decay part is always there (as in optax), so the state has one structure
     # whatever the rate; a rate of exactly 0 needs no params
     return chain(add_decayed_weights(weight_decay, weight_decay_mask), scale_by_adadelta(rho, eps),

@@ -240,6 +240,7 @@ def adafactor(learning_rate=None, min_dim_size_to_factor: int = 128, decay_rate=
     if momentum is not None:
         parts.append(ema(momentum, debias=False, accumulator_dtype=dtype_momentum))
     if weight_decay_rate is not None:
+        _check.weight_decay(fn, weight_decay_rate, "weight_decay_rate")
         parts.append(add_decayed_weights(weight_decay_rate, weight_decay_mask))
     parts.append(scale(-1))
     return chain(*parts)

@@ -195,6 +195,7 @@ def adamw(
         Loshchilov and Hutter, *Decoupled Weight Decay Regularization*, ICLR 2019.
     """
     _check.learning_rate("adamw", learning_rate)
+    _check.weight_decay("adamw", weight_decay)
     _check.flag("adamw", "nesterov", nesterov)
     _check.dtype_arg("adamw", "mu_dtype", mu_dtype)
     return chain(
@@ -240,6 +241,7 @@ def nadamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Op
         Dozat, 2016; Loshchilov and Hutter, *Decoupled Weight Decay Regularization*, ICLR 2019.
     """
     _check.learning_rate("nadamw", learning_rate)
+    _check.weight_decay("nadamw", weight_decay)
     _check.flag("nadamw", "nesterov", nesterov)
     _check.dtype_arg("nadamw", "mu_dtype", mu_dtype)
     return adamw(learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask, nesterov=nesterov)

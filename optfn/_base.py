@@ -59,6 +59,33 @@ class GradientTransformation(NamedTuple):
     update: TransformUpdateFn
 
 
+class TransformUpdateExtraArgsFn(Protocol):
+    def __call__(
+        self, updates: Updates, state: OptState, params: Optional[Params] = None, **extra_args: Any
+    ) -> tuple[Updates, OptState]: ...
+
+
+class GradientTransformationExtraArgs(GradientTransformation):
+    """A ``GradientTransformation`` whose ``update`` also takes keyword arguments.
+
+    ``update(updates, state, params=None, **extra_args)``: the extra arguments (such as
+    ``value=loss``) go to the parts that use them and are ignored by the others. ``chain``
+    returns one, so optax code that asks ``isinstance(tx, GradientTransformationExtraArgs)``
+    (``optax.MultiSteps``, ``optax.with_extra_args_support``) passes the arguments on
+    instead of dropping them.
+
+    Example:
+        >>> import jax.numpy as jnp, optfn
+        >>> opt = optfn.chain(optfn.scale(-0.1))
+        >>> isinstance(opt, optfn.GradientTransformationExtraArgs)
+        True
+        >>> opt.update(jnp.ones(2), opt.init(jnp.ones(2)), value=jnp.float32(3.0))[0]
+        Array([-0.1, -0.1], dtype=float32)
+    """
+
+    update: TransformUpdateExtraArgsFn
+
+
 class EmptyState(NamedTuple):
     """The state of a transformation that keeps none."""
 

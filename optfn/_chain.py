@@ -2,7 +2,7 @@
 
 import inspect
 
-from ._base import GradientTransformation
+from ._base import GradientTransformationExtraArgs
 
 
 def _takes_extra_args(update) -> bool:
@@ -13,7 +13,7 @@ def _takes_extra_args(update) -> bool:
     return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
-def chain(*transforms) -> GradientTransformation:
+def chain(*transforms) -> GradientTransformationExtraArgs:
     """Apply transformations one after another: ``u -> t_n(...t_2(t_1(u)))``.
 
     The state is the tuple of the parts' states. Any object with ``init`` and
@@ -25,7 +25,8 @@ def chain(*transforms) -> GradientTransformation:
         *transforms: the transformations, applied in order.
 
     Returns:
-        A ``GradientTransformation``.
+        A ``GradientTransformationExtraArgs`` (a ``GradientTransformation`` whose
+        ``update`` takes keyword arguments).
 
     Example:
         >>> import jax.numpy as jnp, optfn
@@ -63,4 +64,4 @@ def chain(*transforms) -> GradientTransformation:
             new_state.append(s)
         return updates, tuple(new_state)
 
-    return GradientTransformation(init, update)
+    return GradientTransformationExtraArgs(init, update)

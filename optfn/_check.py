@@ -97,6 +97,12 @@ def non_negative(fn: str, name: str, value: Any, hint: str = "") -> None:
     hyperparameter(fn, name, value, low=0.0, hint=hint)
 
 
+def weight_decay(fn: str, value: Any, name: str = "weight_decay") -> None:
+    """An optimizer's weight decay: ``>= 0`` when static; a schedule passes (to ``add_decayed_weights``)."""
+    if not callable(value):
+        non_negative(fn, name, value, hint="Pass 0.0 to turn weight decay off.")
+
+
 def _paths(tree) -> list[str]:
     leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
     return [jax.tree_util.keystr(path) for path, _ in leaves]

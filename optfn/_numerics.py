@@ -9,12 +9,19 @@ bias corrections and hyperparameters such as ``b2 = 0.999`` are evaluated in flo
 import jax
 import jax.numpy as jnp
 
+class CountDtypeError(TypeError, ValueError):
+    """A step count of a dtype that cannot count. A ``TypeError`` (the argument's type is
+    wrong) that is also a ``ValueError``, the type optax's ``safe_increment`` raises, so
+    code written against either catches it."""
+
+
 def safe_increment(count: jax.Array) -> jax.Array:
     """``count + 1`` that stays at its dtype's maximum instead of wrapping around.
 
     Integer counts saturate at their own dtype's maximum (int8 at 127, int32 at
     2**31 - 1), float counts at the largest finite value; the dtype is kept. Booleans,
-    complex numbers and other dtypes raise ``TypeError``.
+    complex numbers and other dtypes raise ``TypeError`` (an error class that is also a
+    ``ValueError``, as optax's is).
 
     Example:
         >>> import jax.numpy as jnp, optfn
@@ -28,7 +35,7 @@ def safe_increment(count: jax.Array) -> jax.Array:
     elif jnp.issubdtype(dtype, jnp.floating):
         top = jnp.finfo(dtype).max
     else:
-        raise TypeError(f"safe_increment: count must be an integer or float array, got dtype {dtype}; "
+        raise CountDtypeError(f"safe_increment: count must be an integer or float array, got dtype {dtype}; "
                         "step counters are int32 (jnp.zeros([], jnp.int32)).")
     top = jnp.asarray(top, dtype)
     return jnp.where(count < top, count + jnp.asarray(1, dtype), top)

@@ -89,18 +89,28 @@ class ScaleByLionState(NamedTuple):
     mu: Any
 
 
-def scale_by_lion(b1=0.9, b2=0.99, mu_dtype: Optional[Any] = None) -> GradientTransformation:
+_LION_MODES = ("hard", "smooth", "refined")
+
+
+def scale_by_lion(b1=0.9, b2=0.99, mu_dtype: Optional[Any] = None, *, mode: str = "hard",
+                  smooth_beta=1.0) -> GradientTransformation:
     r"""Lion's scaling (Chen et al., 2023, Algorithm 2):
 
     $$ u_t = \mathrm{sign}(\beta_1 m_{t-1} + (1 - \beta_1) g_t), \qquad
        m_t = \beta_2 m_{t-1} + (1 - \beta_2) g_t. $$
 
-    The sign interpolates with ``b1``; the momentum kept decays with ``b2``.
+    The sign interpolates with ``b1``; the momentum kept decays with ``b2``. ``mode``
+    chooses the sign (optax's variants, with ``x = \beta_1 m_{t-1} + (1 - \beta_1) g_t``):
+    ``"hard"`` is ``sign(x)``; ``"smooth"`` is ``tanh(smooth_beta * x)``; ``"refined"`` is
+    ``x`` where ``|x| < 1`` and ``sign(x)`` elsewhere.
 
     Args:
         b1: interpolation between the momentum and the gradient, in [0, 1]; traceable.
         b2: decay of the momentum, in [0, 1]; traceable.
         mu_dtype: dtype of ``m``; ``None`` keeps the params' dtype.
+        mode: ``"hard"``, ``"smooth"`` or ``"refined"``; checked here, at construction (optax
+            raises on an unknown mode only at the first ``update``).
+        smooth_beta: the slope of ``"smooth"``'s tanh, ``> 0``; traceable.
 
     Example:
         >>> import jax.numpy as jnp, optfn
@@ -115,7 +125,17 @@ def scale_by_lion(b1=0.9, b2=0.99, mu_dtype: Optional[Any] = None) -> GradientTr
     _check.decay_rate(fn, "b1", b1)
     _check.decay_rate(fn, "b2", b2)
     _check.dtype_arg(fn, "mu_dtype", mu_dtype)
+    if mode not in _LION_MODES:
+        raise ValueError(f"{fn}: mode must be one of {', '.join(map(repr, _LION_MODES))}, got mode={mode!r}.")
+    _check.hyperparameter(fn, "smooth_beta", smooth_beta, low=0.0, low_open=True)
     mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
+
+    def sign(x, ct):
+        if mode == "smooth":
+            return jnp.tanh(as_dtype(smooth_beta, ct) * x)
+        if mode == "refined":  # linear near 0, the sign beyond |x| = 1
+            return jnp.where(jnp.abs(x) < 1, x, jnp.sign(x))
+        return jnp.sign(x)
 
     def init(params):
         _check.float_params(fn, params)
@@ -125,12 +145,12 @@ def scale_by_lion(b1=0.9, b2=0.99, mu_dtype: Optional[Any] = None) -> GradientTr
         del params
         _check.state_type(fn, state, ScaleByLionState)
         _check.same_structure(fn, "updates", updates, "the state", state.mu)
-        _check.hyper_shapes(fn, {"b1": b1, "b2": b2}, updates)
+        _check.hyper_shapes(fn, {"b1": b1, "b2": b2, "smooth_beta": smooth_beta}, updates)
 
         def leaf(g, m):
             ct = compute_dtype(g.dtype)
             beta1, beta2, g32, m32 = as_dtype(b1, ct), as_dtype(b2, ct), g.astype(ct), m.astype(ct)
-            u = jnp.sign((1 - beta1) * g32 + beta1 * m32)
+            u = sign((1 - beta1) * g32 + beta1 * m32, ct)
             return u.astype(g.dtype), (beta2 * m32 + (1 - beta2) * g32).astype(m.dtype)
 
         updates, mu = map_leaves(leaf, updates, state.mu, n_out=2)
@@ -140,7 +160,7 @@ def scale_by_lion(b1=0.9, b2=0.99, mu_dtype: Optional[Any] = None) -> GradientTr
 
 
 def lion(learning_rate, b1=0.9, b2=0.99, mu_dtype: Optional[Any] = None, weight_decay=1e-3,
-         mask=None) -> GradientTransformation:
+         mask=None, *, mode: str = "hard", smooth_beta=1.0) -> GradientTransformation:
     r"""Lion (Chen et al., 2023): ``W = W - lr * (sign(b1 m + (1 - b1) g) + wd * W)``.
 
     Every coordinate moves by ``lr`` (plus the decay), so Lion's learning rate is
@@ -149,7 +169,7 @@ def lion(learning_rate, b1=0.9, b2=0.99, mu_dtype: Optional[Any] = None, weight_
 
     Args:
         learning_rate: a number, traced array, schedule or tree of rates.
-        b1, b2, mu_dtype: see ``scale_by_lion``.
+        b1, b2, mu_dtype, mode, smooth_beta: see ``scale_by_lion``.
         weight_decay: decoupled weight decay (multiplied by the learning rate), ``>= 0``;
             traceable.
         mask: which params decay, as in ``add_decayed_weights``.
@@ -166,5 +186,7 @@ def lion(learning_rate, b1=0.9, b2=0.99, mu_dtype: Optional[Any] = None, weight_
         Array([-0.01,  0.01], dtype=float32)
     """
     _check.learning_rate("lion", learning_rate)
-    return chain(scale_by_lion(b1, b2, mu_dtype), add_decayed_weights(weight_decay, mask),
+    _check.weight_decay("lion", weight_decay)
+    return chain(scale_by_lion(b1, b2, mu_dtype, mode=mode, smooth_beta=smooth_beta),
+                 add_decayed_weights(weight_decay, mask),
                  scale_by_learning_rate(learning_rate))

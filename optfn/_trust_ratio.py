@@ -7,10 +7,15 @@ from . import _check
 from ._adam import scale_by_adam
 from ._base import EmptyState, GradientTransformation
 from ._chain import chain
-from ._numerics import as_dtype, compute_dtype
+from ._numerics import abs_sq, as_dtype, compute_dtype
 from ._scale import scale_by_learning_rate
 from ._sgd import trace
 from ._weight_decay import _mask_leaves, add_decayed_weights, masked_map
+
+
+def _norm(x) -> jax.Array:
+    """The Euclidean norm ``sqrt(sum |x|^2)``, real also for a complex ``x``."""
+    return jnp.sqrt(jnp.sum(jnp.real(abs_sq(x))))
 
 
 def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0, mask=None) -> GradientTransformation:
@@ -19,7 +24,8 @@ def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0, mask=None
     $$ u \leftarrow u \cdot \frac{c \, \max(\lVert W \rVert, n_{min})}{\max(\lVert u \rVert, n_{min}) + \epsilon} $$
 
     with the norms taken over the whole leaf (a layer's weight matrix), and a ratio of 1
-    where either norm is 0 (a fresh bias, a zero update).
+    where either norm is 0 (a fresh bias, a zero update). For complex leaves the norms
+    are of ``|x|`` and the ratio is real.
 
     Args:
         min_norm: the least value of either norm, ``>= 0``; traceable.
@@ -50,14 +56,15 @@ def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0, mask=None
 
     def scaled(u, p, on=True):
         ct = compute_dtype(u.dtype)
-        u32, p32, floor = u.astype(ct), p.astype(ct), as_dtype(min_norm, ct)
-        p_norm = jnp.maximum(jnp.sqrt(jnp.sum(jnp.square(p32))), floor)
-        u_norm = jnp.maximum(jnp.sqrt(jnp.sum(jnp.square(u32))), floor)
-        ratio = as_dtype(trust_coefficient, ct) * p_norm / (u_norm + as_dtype(eps, ct))
-        ratio = jnp.where((p_norm == 0) | (u_norm == 0), jnp.ones((), ct), ratio)
+        rt = jnp.finfo(ct).dtype  # the norms and the ratio are real, for complex leaves too
+        u32, p32, floor = u.astype(ct), p.astype(ct), as_dtype(min_norm, rt)
+        p_norm = jnp.maximum(_norm(p32), floor)
+        u_norm = jnp.maximum(_norm(u32), floor)
+        ratio = as_dtype(trust_coefficient, rt) * p_norm / (u_norm + as_dtype(eps, rt))
+        ratio = jnp.where((p_norm == 0) | (u_norm == 0), jnp.ones((), rt), ratio)
         if on is not True:
-            ratio = jnp.where(on, ratio, jnp.ones((), ct))
-        return (u32 * ratio).astype(u.dtype)
+            ratio = jnp.where(on, ratio, jnp.ones((), rt))
+        return (u32 * ratio.astype(ct)).astype(u.dtype)
 
     def init(params):
         _check.float_params(fn, params)
@@ -107,6 +114,7 @@ def lars(learning_rate, weight_decay=0.0, weight_decay_mask=True, trust_coeffici
         You et al., *Large Batch Training of Convolutional Networks*, 2017.
     """
     _check.learning_rate("lars", learning_rate)
+    _check.weight_decay("lars", weight_decay)
     _check.flag("lars", "nesterov", nesterov)
     return chain(
         add_decayed_weights(weight_decay, None if weight_decay_mask is True else weight_decay_mask),
@@ -143,5 +151,6 @@ def lamb(learning_rate, b1=0.9, b2=0.999, eps=1e-6, eps_root=0.0, weight_decay=0
         minutes*, ICLR 2020.
     """
     _check.learning_rate("lamb", learning_rate)
+    _check.weight_decay("lamb", weight_decay)
     return chain(scale_by_adam(b1, b2, eps, eps_root), add_decayed_weights(weight_decay, mask),
                  scale_by_trust_ratio(), scale_by_learning_rate(learning_rate))

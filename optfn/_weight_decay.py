@@ -6,7 +6,8 @@ import numpy as np
 
 from . import _check
 from ._base import EmptyState, GradientTransformation
-from ._numerics import as_dtype, compute_dtype
+from ._numerics import as_dtype, compute_dtype, safe_increment, zero_count
+from ._scale import ScaleByScheduleState
 
 
 def _mask_leaves(fn, mask, params):
@@ -50,19 +51,25 @@ def _is_zero(value) -> bool:
 
 
 def add_decayed_weights(weight_decay=0.0, mask=None) -> "GradientTransformation":
-    r"""Add decoupled weight decay: ``u -> u + weight_decay * W``.
+    r"""Add decoupled weight decay: ``u -> u + weight_decay(t) * W``.
 
     Placed before the learning rate (as in ``adamw``), this shrinks every weight by
     ``lr * weight_decay * W`` per step, independently of Adam's per-coordinate scaling.
 
+    This building block takes any finite coefficient: a negative one grows the weights,
+    which optax's ``fromage`` uses to rescale them. The optimizers built on it (``adamw``,
+    ``lamb``, ``lion``, ...) refuse a negative ``weight_decay``, where it is a mistake.
+
     Args:
-        weight_decay: the coefficient, ``>= 0``; traceable.
+        weight_decay: the coefficient (traceable), or a schedule ``step -> coefficient``
+            called with the int32 count of previous updates (the state then holds it).
         mask: ``None`` (decay everything), a pytree of bools (a prefix of the params
             tree; ``True`` decays), or a function ``params -> that pytree``, e.g. to
             spare biases and batch-norm scales.
 
     Returns:
-        A ``GradientTransformation`` whose ``update`` needs ``params``.
+        A ``GradientTransformation`` whose ``update`` needs ``params``; its state is
+        ``EmptyState`` or, for a schedule, ``ScaleByScheduleState``.
 
     Example:
         >>> import jax.numpy as jnp, optfn
@@ -72,35 +79,41 @@ def add_decayed_weights(weight_decay=0.0, mask=None) -> "GradientTransformation"
         {'b': Array([0.], dtype=float32), 'w': Array([0.1], dtype=float32)}
     """
     fn = "add_decayed_weights"
-    _check.non_negative(fn, "weight_decay", weight_decay, hint="Pass 0.0 to turn weight decay off.")
+    scheduled = callable(weight_decay)
+    if not scheduled:
+        _check.hyperparameter(fn, "weight_decay", weight_decay, hint="Pass 0.0 to turn weight decay off.")
     if mask is not None and not callable(mask):
         for leaf in jax.tree.leaves(mask):
             if not isinstance(leaf, (bool, jax.Array)) and not hasattr(leaf, "dtype"):
                 raise TypeError(f"{fn}: mask leaves must be bools, got {leaf!r} of type {type(leaf).__name__}.")
-
-    def decay(u, p, on=True):
-        ct = compute_dtype(u.dtype)
-        added = u.astype(ct) + as_dtype(weight_decay, ct) * p.astype(ct)
-        if on is not True:
-            added = jnp.where(on, added, u.astype(ct))
-        return added.astype(u.dtype)
+    state_type = ScaleByScheduleState if scheduled else EmptyState
 
     def init(params):
         _check.float_params(fn, params)
         if mask is not None and not callable(mask):
             _mask_leaves(fn, mask, params)
-        return EmptyState()
+        return ScaleByScheduleState(zero_count()) if scheduled else EmptyState()
 
     def update(updates, state, params=None):
-        if params is None and _is_zero(weight_decay):
+        if params is None and not scheduled and _is_zero(weight_decay):
             return updates, state  # nothing to decay: a rate of exactly 0 needs no params
         if params is None:
             raise ValueError(
                 f"{fn}: update needs the current params to decay them; call "
                 "update(grads, state, params)."
             )
-        _check.state_type(fn, state, EmptyState)
+        _check.state_type(fn, state, state_type)
         _check.same_structure(fn, "updates", updates, "params", params)
-        return masked_map(fn, mask, decay, updates, params), state
+        rate = weight_decay(state.count) if scheduled else weight_decay
+
+        def decay(u, p, on=True):
+            ct = compute_dtype(u.dtype)
+            added = u.astype(ct) + as_dtype(rate, ct) * p.astype(ct)
+            if on is not True:
+                added = jnp.where(on, added, u.astype(ct))
+            return added.astype(u.dtype)
+
+        new_state = ScaleByScheduleState(safe_increment(state.count)) if scheduled else state
+        return masked_map(fn, mask, decay, updates, params), new_state
 
     return GradientTransformation(init, update)

@@ -166,14 +166,17 @@ def _moments(b1, b2):
     return push
 
 
-def lion(lr, b1=0.9, b2=0.99, weight_decay=0.0):
+def lion(lr, b1=0.9, b2=0.99, weight_decay=0.0, mode="hard", smooth_beta=1.0):
     """Chen et al. 2023, Algorithm 2: ``c = b1 m + (1 - b1) g; W -= lr (sign(c) + wd W);
-    m = b2 m + (1 - b2) g``."""
+    m = b2 m + (1 - b2) g``. optax's variants replace ``sign(c)`` by ``tanh(smooth_beta c)``
+    (``mode="smooth"``) or by ``c`` where ``|c| < 1`` (``mode="refined"``)."""
     st = {"m": None}
+    signs = {"hard": np.sign, "smooth": lambda c: np.tanh(smooth_beta * c),
+             "refined": lambda c: np.where(np.abs(c) < 1, c, np.sign(c))}
 
     def step(g, p):
         m = np.zeros_like(g) if st["m"] is None else st["m"]
-        u = -lr * (np.sign(b1 * m + (1 - b1) * g) + weight_decay * p)
+        u = -lr * (signs[mode](b1 * m + (1 - b1) * g) + weight_decay * p)
         st["m"] = b2 * m + (1 - b2) * g
         return u
 

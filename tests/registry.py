@@ -124,6 +124,15 @@ REGISTRY += [
           lambda h: reference.lion(h["lr"], h["b1"], h["b2"], h["wd"]),
           lambda ox, h: ox.lion(h["lr"], h["b1"], h["b2"], weight_decay=h["wd"]),
           {"lr": 0.005, "wd": 0.0, "parabola_steps": 800, "rosenbrock": {"lr": 5e-4}, "rosenbrock_steps": 20000}),
+    Entry("lion_smooth",
+          lambda h: optfn.lion(h["lr"], h["b1"], h["b2"], weight_decay=h["wd"], mode="smooth",
+                               smooth_beta=h["beta"]),
+          {"lr": 0.01, "b1": 0.9, "b2": 0.99, "wd": 0.1, "beta": 2.0},
+          lambda h: reference.lion(h["lr"], h["b1"], h["b2"], h["wd"], mode="smooth", smooth_beta=h["beta"]),
+          lambda ox, h: ox.chain(ox.scale_by_lion(h["b1"], h["b2"], mode="smooth", smooth_beta=h["beta"]),
+                                 ox.add_decayed_weights(h["wd"]), ox.scale_by_learning_rate(h["lr"])),
+          # near the minimum tanh is linear: steps of lr * beta * |c|, slower than sign's lr
+          {"lr": 0.005, "wd": 0.0, "parabola_steps": 2000, "rosenbrock": {"lr": 5e-4}, "rosenbrock_steps": 20000}),
     # signSGD moves every coordinate by exactly lr, so with a constant rate it stalls in
     # Rosenbrock's curved valley; it converges with a decaying one, lr / (1 + decay t)
     Entry("sign_sgd", lambda h: optfn.sign_sgd(lambda t: h["lr"] / (1 + h["decay"] * t.astype("float32"))),

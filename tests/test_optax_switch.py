@@ -61,6 +61,36 @@ def test_safe_increment_saturates_at_each_dtypes_own_max():
     for bad in (jnp.bool_(True), jnp.complex64(1)):
         with pytest.raises(TypeError, match="safe_increment: count must be an integer or float array"):
             optfn.safe_increment(bad)
+        with pytest.raises(ValueError):  # the error type optax's safe_increment raises
+            optfn.safe_increment(bad)
+
+
+def test_apply_updates_keeps_none_params_none():
+    # optax's apply_updates(None, u) is None, and a None leaf of params takes no update
+    assert optfn.apply_updates(None, jnp.ones(3)) is None
+    out = optfn.apply_updates({"a": None, "b": jnp.ones(2)}, {"a": jnp.ones(3), "b": jnp.ones(2)})
+    assert out["a"] is None and np.array_equal(out["b"], [2.0, 2.0])
+    with pytest.raises(ValueError, match="missing from updates: \\['a'\\]"):
+        optfn.apply_updates({"a": jnp.ones(1)}, {"b": jnp.ones(1)})
+
+
+def test_a_transformation_with_extra_args_is_built_and_chained_as_in_optax():
+    # optax code after the switch: optax.GradientTransformationExtraArgs(init, update) with a
+    # keyword-only argument, chained with an optimizer; the keyword reaches it
+    seen = []
+
+    def update(updates, state, params=None, *, loss, **extra_args):
+        del params, extra_args
+        seen.append(loss)
+        return updates, state
+
+    part = optfn.GradientTransformationExtraArgs(lambda params: optfn.EmptyState(), update)
+    opt = optfn.chain(optfn.sgd(0.1), part)
+    assert isinstance(opt, optfn.GradientTransformationExtraArgs)
+    assert isinstance(opt, optfn.GradientTransformation)
+    updates, _ = opt.update(jnp.ones(2), opt.init(jnp.zeros(2)), loss=1.5, ignored="hi")
+    assert seen == [1.5]
+    np.testing.assert_allclose(updates, [-0.1, -0.1])
 
 
 def test_any_argument_may_follow_an_optfn_schedule():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import optfn
+import reference
 from registry import REGISTRY
 
 STEPS = 100
@@ -97,3 +98,48 @@ def test_adafactor_factors_matrices_as_in_the_paper(shape):
         want = ref(g.reshape(-1), p.reshape(-1)).reshape(shape)
         np.testing.assert_allclose(np.asarray(u, np.float64), want, rtol=2e-5, atol=1e-7, err_msg=f"step {k}")
         p = p + want
+
+
+def test_lion_refined_mode_reference():
+    # "refined": linear where |c| < 1, the sign beyond; gradients on both sides of 1
+    rng = np.random.default_rng(3)
+    ref, opt = reference.lion(0.01, 0.9, 0.99, 0.1, mode="refined"), optfn.lion(0.01, weight_decay=0.1, mode="refined")
+    p = rng.normal(size=6)
+    state = opt.init(jnp.asarray(p, jnp.float32))
+    for g in rng.normal(size=(30, 6)) * np.array([0.1, 0.5, 0.9, 1.5, 3.0, 10.0]):
+        u, state = opt.update(jnp.asarray(g, jnp.float32), state, jnp.asarray(p, jnp.float32))
+        want = ref(g, p)
+        # atol 1e-6 of lr: c and wd * W cancel in float32
+        np.testing.assert_allclose(np.asarray(u, np.float64), want, rtol=1e-5, atol=1e-8)
+        p = p + want
+
+
+def test_trust_ratio_on_complex_params_uses_the_modulus():
+    # ||x|| = sqrt(sum |x|^2): LAMB and LARS on complex leaves (optax tests them on complex64)
+    rng = np.random.default_rng(4)
+    w = rng.normal(size=5) + 1j * rng.normal(size=5)
+    g = rng.normal(size=5) + 1j * rng.normal(size=5)
+    t = optfn.scale_by_trust_ratio(trust_coefficient=0.5, eps=1e-3)
+    w32, g32 = jnp.asarray(w, jnp.complex64), jnp.asarray(g, jnp.complex64)
+    u = t.update(g32, t.init(w32), w32)[0]
+    want = g * 0.5 * np.sqrt(np.sum(np.abs(w) ** 2)) / (np.sqrt(np.sum(np.abs(g) ** 2)) + 1e-3)
+    assert u.dtype == jnp.complex64
+    np.testing.assert_allclose(np.asarray(u, np.complex128), want, rtol=2e-6)
+    ref, lars = reference.lars(1.0, 0.9, 0.01), optfn.lars(1.0, trust_coefficient=0.01)
+    state = lars.init(w32)
+    for _ in range(3):
+        u, state = lars.update(g32, state, w32)
+        np.testing.assert_allclose(np.asarray(u, np.complex128), ref(g, w), rtol=2e-6)
+
+
+def test_add_decayed_weights_takes_a_schedule_and_a_negative_rate():
+    # u + wd(t) W with wd(t) = -0.1 (t + 1): the state counts the steps, as optax's does
+    t = optfn.add_decayed_weights(lambda n: -0.1 * (n + 1).astype(jnp.float32))
+    w = jnp.array([2.0, -4.0])
+    state = t.init(w)
+    for k in range(3):
+        u, state = t.update(jnp.ones(2), state, w)
+        np.testing.assert_allclose(u, 1.0 - 0.1 * (k + 1) * np.array([2.0, -4.0]), rtol=1e-6)
+    assert int(state.count) == 3
+    u, _ = optfn.add_decayed_weights(-0.5).update(jnp.zeros(2), optfn.EmptyState(), w)
+    np.testing.assert_allclose(u, [-1.0, 2.0])
