@@ -1,11 +1,13 @@
-"""An equinox CNN in a sweep: 8x8 digits, learning rate and b1 searched.
+"""An equinox CNN with dropout in a sweep: 8x8 digits, learning rate, b1 and dropout rate searched.
 
     python examples/sweep_equinox_cnn.py [--trials 16] [--steps 200]
 
 An equinox model is a pytree; ``eqx.partition`` splits it into its arrays (what the
 optimizer trains, one row per trial) and the rest (static, shared). ``init`` returns
 the arrays of a model built from the trial's key, ``loss`` combines them with the static
-part and calls the model. (Equinox's own ``BatchNorm`` needs a named batch axis inside
+part and calls the model. ``loss`` names ``hp`` and ``key``, so the runner hands it the
+trial's hyperparameters and a PRNG key per step: ``eqx.nn.Dropout`` takes the traced rate
+``hp["dropout"]``, and every rate trains in the same program. (Equinox's own ``BatchNorm`` needs a named batch axis inside
 ``vmap``; this model has none: see ``sweep_flax_cnn.py`` for batch norm.)
 """
 
@@ -30,10 +32,12 @@ class CNN(eqx.Module):
         self.conv = eqx.nn.Conv2d(1, 8, kernel_size=3, padding=1, key=k1)
         self.out = eqx.nn.Linear(8 * 4 * 4, 10, key=k2)
 
-    def __call__(self, x):  # one image: 64 pixels in [0, 1]
+    def __call__(self, x, rate=0.0, key=None):  # one image: 64 pixels in [0, 1]
         h = jax.nn.relu(self.conv(x.reshape(1, 8, 8)))
-        h = h.reshape(8, 4, 2, 4, 2).mean(axis=(2, 4))  # 2x2 average pooling
-        return self.out(h.reshape(-1))
+        h = h.reshape(8, 4, 2, 4, 2).mean(axis=(2, 4)).reshape(-1)  # 2x2 average pooling
+        if key is not None:  # training: drop features at the (traced) rate
+            h = eqx.nn.Dropout(rate)(h, key=key)
+        return self.out(h)
 
 
 STATIC = eqx.partition(CNN(jax.random.key(0)), eqx.is_array)[1]  # shared by every trial
@@ -43,21 +47,32 @@ def init(key, hp):
     return eqx.partition(CNN(key), eqx.is_array)[0]
 
 
+def _xent(logits, labels):
+    return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], axis=1))
+
+
 def cross_entropy(params, data):
+    """The evaluation loss: no dropout."""
+    return _xent(jax.vmap(eqx.combine(params, STATIC))(data["x"]), data["y"])
+
+
+def loss(params, data, hp, key):
+    """The training loss, with dropout at the trial's rate and one key per example."""
     model = eqx.combine(params, STATIC)
-    logits = jax.vmap(model)(data["x"])
-    return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), data["y"][:, None], axis=1))
+    keys = jax.random.split(key, data["x"].shape[0])
+    return _xent(jax.vmap(lambda x, k: model(x, hp["dropout"], k))(data["x"], keys), data["y"])
 
 
 def runner(steps=200, chunk_steps=50, data_fn=None):
     x_tr, x_te, y_tr, y_te = digits_split(0)
-    return sweep.Runner(init=init, loss=cross_entropy, evaluate=cross_entropy,
+    return sweep.Runner(init=init, loss=loss, evaluate=cross_entropy,
                         optimizer=lambda hp: optfn.adam(hp["learning_rate"], b1=hp["b1"]),
                         data=data_fn or {"x": x_tr, "y": y_tr}, eval_data={"x": x_te, "y": y_te},
                         steps=steps, chunk_steps=chunk_steps, batch_size=128)
 
 
-SPACE = sweep.Space({"learning_rate": sweep.log_uniform(1e-3, 1e-1), "b1": sweep.one_minus_log_uniform(0.8, 0.99)})
+SPACE = sweep.Space({"learning_rate": sweep.log_uniform(1e-3, 1e-1), "b1": sweep.one_minus_log_uniform(0.8, 0.99),
+                     "dropout": sweep.uniform(0.0, 0.5)})  # traced: one program for every rate
 
 
 def main(trials=16, steps=200):

@@ -1,4 +1,4 @@
-"""A flax nnx CNN with batch norm in a sweep: 8x8 digits, learning rate and b1 searched.
+"""A flax nnx CNN with batch norm and dropout in a sweep: 8x8 digits, learning rate, b1 and dropout rate searched.
 
     python examples/sweep_flax_cnn.py [--trials 16] [--steps 200]
 
@@ -8,6 +8,12 @@ The runner trains pure functions of arrays, so the model is split once into its 
 them back into a model, runs it in training mode and returns the updated statistics.
 Every trial is one row of the same vmapped program; ``result.best_params()`` hands back
 the winner's arrays, which ``model_of`` turns into a model again.
+
+``loss`` names ``hp`` and ``key``, so the runner hands it the trial's hyperparameters and
+a PRNG key per step, which ``nnx.Dropout`` takes as its ``rngs``. ``nnx.Dropout`` tests its
+rate in Python (``if self.rate == 0.0``), so the rate cannot be a traced value: it is a
+``choice``, and each rate compiles its own programs (equinox's ``Dropout`` takes a traced
+rate: ``sweep_equinox_cnn.py``).
 """
 
 import argparse
@@ -26,13 +32,14 @@ class CNN(nnx.Module):
     def __init__(self, rngs: nnx.Rngs):
         self.conv = nnx.Conv(1, 8, kernel_size=(3, 3), use_bias=False, rngs=rngs)
         self.norm = nnx.BatchNorm(8, momentum=0.9, rngs=rngs)
+        self.drop = nnx.Dropout(0.0)
         self.out = nnx.Linear(8 * 4 * 4, 10, rngs=rngs)
 
-    def __call__(self, x):  # x: (batch, 64) pixels in [0, 1]
+    def __call__(self, x, key=None):  # x: (batch, 64) pixels in [0, 1]
         h = self.conv(x.reshape(-1, 8, 8, 1))
         h = jax.nn.relu(self.norm(h))
         h = nnx.avg_pool(h, window_shape=(2, 2), strides=(2, 2))
-        return self.out(h.reshape(h.shape[0], -1))
+        return self.out(self.drop(h.reshape(h.shape[0], -1), rngs=key))
 
 
 GRAPH, PARAMS, STATS = nnx.split(CNN(nnx.Rngs(0)), nnx.Param, nnx.BatchStat)  # the structure, shared
@@ -55,10 +62,11 @@ def cross_entropy(logits, labels):
     return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], axis=1))
 
 
-def loss(params, stats, batch):
+def loss(params, stats, batch, hp, key):
     model = model_of(params, stats)
     model.train()
-    value = cross_entropy(model(batch["x"]), batch["y"])
+    model.drop.rate = hp["dropout"]  # a Python float: dropout is a structural choice here
+    value = cross_entropy(model(batch["x"], key), batch["y"])
     return value, nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
 
 
@@ -76,7 +84,8 @@ def runner(steps=200, chunk_steps=50, data_fn=None):
                         steps=steps, chunk_steps=chunk_steps, batch_size=128)
 
 
-SPACE = sweep.Space({"learning_rate": sweep.log_uniform(1e-3, 1e-1), "b1": sweep.one_minus_log_uniform(0.8, 0.99)})
+SPACE = sweep.Space({"learning_rate": sweep.log_uniform(1e-3, 1e-1), "b1": sweep.one_minus_log_uniform(0.8, 0.99),
+                     "dropout": sweep.choice(0.0, 0.25)})
 
 
 def main(trials=16, steps=200):

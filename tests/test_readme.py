@@ -2,6 +2,7 @@
 
 import os
 import re
+import textwrap
 
 import jax
 import numpy as np
@@ -16,5 +17,5 @@ def test_readme_python_blocks_run():
     namespace = {}
     with jax.numpy_dtype_promotion("standard"):  # as a user runs them
         for block in blocks:
-            exec(compile(block, "README.md", "exec"), namespace)
+            exec(compile(textwrap.dedent(block), "README.md", "exec"), namespace)  # a block in a list item is indented
     assert np.all(np.asarray(namespace["final_losses"]) < 1e-3)

@@ -14,27 +14,31 @@ from optfn import sweep
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
 pytest.importorskip("sklearn")
 
-HP = [{"learning_rate": 0.02, "b1": 0.9}, {"learning_rate": 0.005, "b1": 0.8}]
+HP = [{"learning_rate": 0.02, "b1": 0.9, "dropout": 0.25}, {"learning_rate": 0.005, "b1": 0.8, "dropout": 0.0}]
 
 
-def _alone(example, hp, batch, steps, has_state):
-    """The plain training loop: the same init, the full batch every step, optfn.adam."""
+def _alone(example, hp, batch, steps, has_state, trial_id):
+    """The plain training loop: the same init, the full batch every step, optfn.adam, and
+    the dropout keys the README documents for trial ``trial_id`` of a run with seed 0."""
+    trial_key = jax.random.fold_in(jax.random.fold_in(jax.random.split(jax.random.PRNGKey(0))[1], trial_id), 0)
     params = example.init(jax.random.key(0), hp)
     params, stats = params if has_state else (params, None)
     opt = optfn.adam(hp["learning_rate"], b1=hp["b1"])
     state = opt.init(params)
+    traced = {k: (v if k == "dropout" and has_state else jnp.float32(v)) for k, v in hp.items()}  # flax: a choice
 
     @jax.jit
-    def step(params, stats, state):
+    def step(params, stats, state, t):
+        key = jax.random.fold_in(jax.random.fold_in(trial_key, 2), t)
         if has_state:
-            (_, stats), grads = jax.value_and_grad(example.loss, has_aux=True)(params, stats, batch)
+            (_, stats), grads = jax.value_and_grad(example.loss, has_aux=True)(params, stats, batch, traced, key)
         else:
-            grads = jax.grad(example.cross_entropy)(params, batch)
+            grads = jax.grad(example.loss)(params, batch, traced, key)
         updates, state = opt.update(grads, state, params)
         return optfn.apply_updates(params, updates), stats, state
 
-    for _ in range(steps):
-        params, stats, state = step(params, stats, state)
+    for t in range(steps):
+        params, stats, state = step(params, stats, state, jnp.int32(t))
     return (params, stats) if has_state else params
 
 
@@ -56,7 +60,7 @@ def _check_against_alone(example, has_state):
     runner.init = lambda key, hp: example.init(jax.random.key(0), hp)  # the same init for the solo run
     result = runner.run(example.SPACE, HP)
     for i, hp in enumerate(HP):
-        alone = jax.tree.map(np.asarray, _alone(example, hp, batch, 20, has_state))
+        alone = jax.tree.map(np.asarray, _alone(example, hp, batch, 20, has_state, i))
         swept = result.params(i)
         for a, b in zip(jax.tree.leaves(swept), jax.tree.leaves(alone)):
             np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)  # another program: float32 rounding

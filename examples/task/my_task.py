@@ -19,7 +19,10 @@ def make_task():
     def mse(params, batch):
         return jnp.mean((jax.nn.relu(batch["x"] @ params["w1"]) @ params["w2"] - batch["y"][:, None]) ** 2)
 
-    return {"init": init, "loss": mse, "evaluate": mse,
+    def loss(params, batch, hp):  # names hp: gets the trial's hyperparameters, l2 traced
+        return mse(params, batch) + hp["l2"] * sum(jnp.sum(w ** 2) for w in params.values())
+
+    return {"init": init, "loss": loss, "evaluate": mse,
             "optimizer": lambda hp: optfn.adam(hp["learning_rate"], b1=hp["b1"]),
             "data": {"x": x[:400], "y": y[:400]}, "eval_data": {"x": x[400:], "y": y[400:]},
             "metric_name": "validation mse"}

@@ -72,7 +72,8 @@ class Loop:
         r = self.runner
         if r.evaluate is None:
             return fallback
-        metric = self._timed("eval", lambda: r.programs.eval(b.static, self.mesh, b.carry, self.eval_data))
+        metric = self._timed("eval", lambda: r.programs.eval(b.static, self.mesh, b.carry, b.numeric, b.keys,
+                                                                          self.eval_data))
         return _mesh.to_host(metric).astype(np.float64)
 
     # -- applying a plan ---------------------------------------------------------------

@@ -52,12 +52,10 @@ def check(runner, space, hp_values: dict) -> None:
         opt.init(params)
         zero = jnp.int32(0)
         batch = runner.feed.batch(key, zero, static, data, runner.feed.plan(key, zero, 1, static), zero)
-        value = runner.loss(params, mstate, batch) if runner.has_state else runner.loss(params, batch)
-        value = value[0] if runner.has_state else value
+        value = runner.model.loss(params, mstate, batch, hp, key, zero)[0]
         metric = None
         if runner.evaluate is not None:
-            metric = runner.evaluate(params, mstate, runner.eval_data) if runner.has_state else \
-                runner.evaluate(params, runner.eval_data)
+            metric = runner.model.evaluate(params, mstate, runner.eval_data, hp, key)
         return value, metric
 
     shape, metric = jax.eval_shape(probe, jax.random.PRNGKey(0), runner.feed.spec())

@@ -14,7 +14,7 @@ process loads them from disk instead of compiling.
   ``chunk_steps`` optimizer steps in one ``lax.scan``; ``steps`` is each row's own step
   counter. With shared batches the batch is built once per step outside ``vmap``, so the
   whole block's first layer is one GEMM.
-* ``eval(carry, eval_data) -> metric``.
+* ``eval(carry, numeric, keys, eval_data) -> metric``.
 
 The three compile side by side in threads (``prepare``): XLA compiles outside the GIL.
 """
@@ -94,25 +94,24 @@ class Programs:
             params, mstate = out if r.has_state else (out, None)
             stream, zero = (shared_key if r.shared_batches else jax.random.fold_in(key, 1)), jnp.int32(0)
             b = batch(stream, zero, data, feed.plan(stream, zero, 1, static), zero)
-            value = r.loss(params, mstate, b)[0] if r.has_state else r.loss(params, b)
+            value = r.model.loss(params, mstate, b, hp, key, zero)[0]
             return (params, mstate, r.optimizer(hp).init(params)), value
 
-        def step(carry, numeric, b):
+        def step(carry, numeric, key, t, b):
+            # key and t: the row's key and step, for a loss that takes key= (dropout)
             hp = hp_of(numeric)
             params, mstate, ostate = carry
-            if r.has_state:
-                (value, mstate), grads = jax.value_and_grad(r.loss, has_aux=True)(params, mstate, b)
-            else:
-                value, grads = jax.value_and_grad(r.loss)(params, b)
+            (value, mstate), grads = jax.value_and_grad(
+                lambda p: r.model.loss(p, mstate, b, hp, key, t), has_aux=True)(params)
             updates, ostate = r.optimizer(hp).update(grads, ostate, params)
             return (apply_updates(params, updates), mstate, ostate), value
 
         def own_step(carry, numeric, key, t, data, plan, first):
-            return step(carry, numeric, batch(jax.random.fold_in(key, 1), t, data, plan, first))
+            return step(carry, numeric, key, t, batch(jax.random.fold_in(key, 1), t, data, plan, first))
 
-        def evaluate(carry, eval_data):
+        def evaluate(carry, numeric, key, eval_data):
             params, mstate, _ = carry
-            return r.evaluate(params, mstate, eval_data) if r.has_state else r.evaluate(params, eval_data)
+            return r.model.evaluate(params, mstate, eval_data, hp_of(numeric), key)
 
         return init, step, own_step, evaluate, batch
 
@@ -135,15 +134,15 @@ class Programs:
             def body(c, t):
                 if shared:  # one batch for every row: an operand shared by the block
                     b = batch(shared_key, steps[0] + t, data, plan, steps[0])
-                    return jax.vmap(step, in_axes=(0, 0, None))(c, numeric, b)
+                    return jax.vmap(step, in_axes=(0, 0, 0, 0, None))(c, numeric, keys, steps + t, b)
                 return jax.vmap(own_step, in_axes=(0, 0, 0, 0, None, 0, 0))(
                     c, numeric, keys, steps + t, data, plan, steps)
 
             carry, losses = jax.lax.scan(body, carry, jnp.arange(r.chunk_steps, dtype=jnp.int32))
             return carry, losses.T
 
-        def block_eval(carry, eval_data):
-            return jax.vmap(evaluate, in_axes=(0, None))(carry, eval_data)
+        def block_eval(carry, numeric, keys, eval_data):
+            return jax.vmap(evaluate, in_axes=(0, 0, 0, None))(carry, numeric, keys, eval_data)
 
         return block_init, block_chunk, block_eval
 
@@ -155,7 +154,7 @@ class Programs:
         return jax.jit(fn, donate_argnums=(0,) if donate else ())
 
     _SPECS = {"init": ((True, True, False, False), False), "chunk": ((True, True, True, True, False, False), True),
-              "eval": ((True, False), False)}
+              "eval": ((True, True, True, False), False)}
 
     def _key(self, kind, static, mesh, args):
         return (kind, structure_key(static), mesh, _signature(args))
@@ -192,7 +191,7 @@ class Programs:
         steps = jax.ShapeDtypeStruct((rows,), jnp.int32, sharding=sharding if mesh is not None else None)
         wanted = {"init": (keys, numeric, shared_key, data), "chunk": (carry, numeric, keys, steps, shared_key, data)}
         if self.runner.evaluate is not None:
-            wanted["eval"] = (carry, eval_data)
+            wanted["eval"] = (carry, numeric, keys, eval_data)
         todo = {kind: args for kind, args in wanted.items() if self._key(kind, static, mesh, args) not in self._compiled}
         if not todo:
             return
@@ -231,8 +230,9 @@ class Programs:
         args = (carry, numeric, keys, steps, shared_key, data)
         return self._get("chunk", static, mesh, args)(*args)
 
-    def eval(self, static, mesh, carry, eval_data):
-        return self._get("eval", static, mesh, (carry, eval_data))(carry, eval_data)
+    def eval(self, static, mesh, carry, numeric, keys, eval_data):
+        args = (carry, numeric, keys, eval_data)
+        return self._get("eval", static, mesh, args)(*args)
 
     def eval_shape_init(self, static, keys, numeric, shared_key, data):
         block_init = self._block_fns(static)[0]

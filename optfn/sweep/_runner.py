@@ -11,6 +11,7 @@ from . import _checkpoint, _mesh
 from ._data import Feed, leading
 from ._halving import SuccessiveHalving
 from ._loop import Loop as _Loop
+from ._model import ModelFns
 from ._programs import Programs, structure_key, use_cache
 from ._probe import check
 from ._progress import Progress
@@ -45,7 +46,10 @@ class Runner:
             ``hp`` maps every hyperparameter name to its value (numeric ones are traced
             float32 scalars).
         loss: ``(params, batch) -> scalar`` (``(params, model_state, batch) ->
-            (scalar, model_state)`` with ``has_state``).
+            (scalar, model_state)`` with ``has_state``). A loss that names a parameter
+            ``hp`` gets the trial's hyperparameters (a dropout rate, an L2 strength), one
+            that names ``key`` a PRNG key per trial, replica and step
+            (``fold_in(fold_in(trial_key, 2), step)``), both by keyword.
         optimizer: ``hp -> GradientTransformation``, e.g.
             ``lambda h: optfn.adam(h["learning_rate"], b1=h["b1"])``.
         data: a pytree of arrays with one row per example (on the device, batches drawn
@@ -59,7 +63,9 @@ class Runner:
             steps); ``chunk_steps`` then defaults to one epoch, so trials are evaluated
             once per epoch.
         evaluate: ``(params, eval_data) -> scalar`` (``(params, model_state, eval_data)``
-            with ``has_state``); ``None`` uses the chunk's mean training loss.
+            with ``has_state``); ``None`` uses the chunk's mean training loss. It may name
+            ``hp`` and ``key`` too; its key is ``fold_in(trial_key, 3)``, the same at every
+            evaluation.
         eval_data: passed to ``evaluate``.
         batch_size: rows per step; a structural hyperparameter ``batch_size`` overrides it.
         chunk_steps: steps per dispatch, between evaluations (default 50, or one epoch).
@@ -139,6 +145,7 @@ class Runner:
                              "(e.g. eval_data={'x': x_val, 'y': y_val}), or evaluate=None to rank by the training loss.")
         self.init, self.loss, self.optimizer, self.data = init, loss, optimizer, data
         self.evaluate, self.eval_data, self.goal, self.has_state = evaluate, eval_data, goal, has_state
+        self.model = ModelFns(loss, evaluate, has_state)  # refuses a parameter it could never fill
         self.diverge_factor, self.shared_batches = float(diverge_factor), shared_batches
         if cache_dir is not None:
             use_cache(cache_dir)
