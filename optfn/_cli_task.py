@@ -14,6 +14,7 @@ The space file is TOML: one table or value per hyperparameter, e.g.::
     b1 = { one_minus_log_uniform = [0.9, 0.999] }
     hidden = { choice = [32, 64, 128] }
     layers = { int_uniform = [1, 3] }
+    depth = { int_uniform = [2, 4], traced = true }  # one program for every value
     dropout = { uniform = [0.0, 0.5] }
     eps = 1e-8                                     # a fixed value
 """
@@ -92,14 +93,22 @@ def load_space(path: str) -> Space:
         if not isinstance(value, dict):
             dims[name] = value  # a fixed value
             continue
+        value = dict(value)
+        traced = value.pop("traced", False)
         if len(value) != 1 or next(iter(value)) not in SAMPLERS:
             raise UsageError(f"--space {path}: {name} must be one of {sorted(SAMPLERS)} = [...], or a fixed value; "
                              f"got {value}.")
         kind, args = next(iter(value.items()))
+        if traced is not False and kind not in ("int_uniform", "choice"):
+            raise UsageError(f"--space {path}: {name}: traced applies to int_uniform and choice (the others are "
+                             f"traced already); got traced = {traced!r} with {kind}.")
         if not isinstance(args, list):
             raise UsageError(f"--space {path}: {name}.{kind} takes a list, e.g. {kind} = [low, high]; got {args!r}.")
         try:
-            dims[name] = choice(*args) if kind == "choice" else SAMPLERS[kind](*args)
+            if kind in ("int_uniform", "choice"):
+                dims[name] = (choice if kind == "choice" else int_uniform)(*args, traced=traced)
+            else:
+                dims[name] = SAMPLERS[kind](*args)
         except (TypeError, ValueError) as e:
             raise UsageError(f"--space {path}: {name}: {e}") from None
     return Space(dims)

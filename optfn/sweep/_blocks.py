@@ -48,7 +48,7 @@ def new(static: dict, trials: list, numeric_rows: dict, id_pairs: np.ndarray, ro
     for s in range(0, len(trials), width):
         live = np.asarray(trials[s:s + width])
         rows = np.concatenate([np.arange(s, s + len(live)), np.full(width - len(live), s)])
-        numeric = {k: np.asarray(v, np.float32)[rows] for k, v in numeric_rows.items()}
+        numeric = {k: np.asarray(v)[rows] for k, v in numeric_rows.items()}  # float32, int32 if traced=True
         keys = np.asarray(trial_keys(root, id_pairs[rows].astype(np.uint32)))
         out.append(Block(static, live, np.zeros(width, np.int64), _mesh.place(numeric, mesh), _mesh.place(keys, mesh)))
     return out

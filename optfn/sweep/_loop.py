@@ -139,11 +139,12 @@ class Loop:
         r, dims = self.runner, self.space.dimensions
         groups = {}
         for c in configs:
-            static = {k: v for k, v in self.samples[c].items() if not dims[k].numeric}
+            static = self.space.static(self.samples[c])
             groups.setdefault(structure_key(static), (static, []))[1].append(c)
         for static, members in groups.values():
             trials = [t for c in members for t in self.ledger.trials_of(c)]
-            numeric = {k: [self.samples[t // self.seeds][k] for t in trials] for k in self.space.numeric_names}
+            numeric = {k: np.asarray([self.samples[t // self.seeds][k] for t in trials], dims[k].dtype)
+                       for k in self.space.traced_names}
             pairs = np.asarray([(self.start_id + t // self.seeds, t % self.seeds) for t in trials], np.int64)
             for b in _blocks.new(static, trials, numeric, pairs, self.train_root, self.width, self.mesh):
                 self._timed("train", lambda: r.programs.prepare(
@@ -211,7 +212,7 @@ class Loop:
 
     def _shapes(self, static: dict, width: int, names) -> tuple:
         """The (numeric, keys, carry) shapes of a block of ``width`` rows of one structure."""
-        numeric = {k: jax.ShapeDtypeStruct((width,), jnp.float32) for k in names}
+        numeric = {k: jax.ShapeDtypeStruct((width,), self.space.dimensions[k].dtype) for k in names}
         keys = jax.ShapeDtypeStruct((width, *jax.random.PRNGKey(0).shape), jnp.uint32)
         shared = jax.ShapeDtypeStruct(keys.shape[1:], jnp.uint32)
         return numeric, keys, self.runner.programs.eval_shape_init(static, keys, numeric, shared,
@@ -225,8 +226,8 @@ class Loop:
         shapes = [self._shapes(spec["static"], len(spec["steps"]), spec["numeric"]) for spec in meta["blocks"]]
         finals = []  # the (params, model state) shapes of trials that had stopped: one row of their structure
         for t in meta.get("final", []):
-            static = {k: v for k, v in self.samples[t // self.seeds].items() if not self.space.dimensions[k].numeric}
-            params, mstate, _ = self._shapes(static, 1, self.space.numeric_names)[2]
+            static = self.space.static(self.samples[t // self.seeds])
+            params, mstate, _ = self._shapes(static, 1, self.space.traced_names)[2]
             finals.append(jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), (params, mstate)))
         blocks, final = store.arrays([jax.tree.leaves(x) for x in shapes], [jax.tree.leaves(x) for x in finals],
                                      self.mesh)

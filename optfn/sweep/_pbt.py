@@ -12,7 +12,8 @@ factor drawn from ``factors`` on its own scale,
 * ``uniform``: ``v * f``,
 
 or, with probability ``resample``, drawn afresh from its dimension; every value is then
-clipped into the dimension's bounds. A member that turns NaN or diverges is replaced at
+clipped into the dimension's bounds. A traced int or choice (``traced=True``) is taken
+from the source unchanged, with its weights. A member that turns NaN or diverges is replaced at
 the next decision, before its interval comes. The new values are per-trial program
 arguments, so nothing recompiles.
 
@@ -87,10 +88,11 @@ class PopulationBasedTraining(RandomSearch):
         if self.space is None:
             raise ValueError("PopulationBasedTraining: prepare(space, hyperparams) must come before init; "
                              "Runner.run does it.")
-        names = self.space.numeric_names
+        names = self.space.traced_names  # the per-trial values; the rest is the structure
         structure = [repr(sorted((k, repr(v)) for k, v in h.items() if k not in names)) for h in self.hyperparams]
+        kept = {k: (int if self.space[k].dtype.kind == "i" else float) for k in names}
         return {**super().init(configs, steps, chunk_steps, goal), "chunk_steps": chunk_steps,
-                "hp": [{k: float(h[k]) for k in names} for h in self.hyperparams], "structure": structure}
+                "hp": [{k: kept[k](h[k]) for k in names} for h in self.hyperparams], "structure": structure}
 
     def final_alive(self, configs: int, steps: int, chunk_steps: int) -> int:
         return configs
@@ -127,7 +129,8 @@ class PopulationBasedTraining(RandomSearch):
         return Plan(stop=tuple(stop), clone=tuple(clones)), state
 
     def _explore(self, hp: dict, rng) -> dict:
-        out = {}
+        # a traced int or choice (traced=True) is copied from the source with its weights
+        out = {k: hp[k] for k in self.space.traced_names if not self.space[k].numeric}
         for name in self.space.numeric_names:
             dim, v = self.space.dimensions[name], hp[name]
             if rng.random() < self.resample:

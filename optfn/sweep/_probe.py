@@ -30,16 +30,21 @@ def check(runner, space, hp_values: dict) -> None:
         raise ValueError("Runner: data is a stream of batches, whose size the stream sets, so batch_size "
                          "cannot be a hyperparameter of this sweep; remove it from the space, or pass the "
                          "data as arrays.")
-    if "batch_size" in space.dimensions and space.dimensions["batch_size"].numeric:
+    if "batch_size" in space.dimensions and space.dimensions["batch_size"].vmapped:
+        d = space.dimensions["batch_size"]
         raise ValueError(
             f"Runner: batch_size is a shape, so it must be structural (int_uniform, choice or a fixed "
-            f"int), got {space.dimensions['batch_size'].kind} sampling; e.g. sweep.choice(32, 64, 128)."
+            f"int without traced=True), got {d.kind} sampling{' with traced=True' if d.traced else ''}; "
+            "e.g. sweep.choice(32, 64, 128)."
         )
-    static = {k: v for k, v in hp_values.items() if not space.dimensions[k].numeric}
-    numeric = {k: jnp.float32(v) for k, v in hp_values.items() if space.dimensions[k].numeric}
-    hp = _Recorder({**static, **numeric})
+    static = space.static(hp_values)
+    numeric = {k: jnp.asarray(v, space.dimensions[k].dtype) for k, v in hp_values.items()
+               if space.dimensions[k].vmapped}
+    reads = set()
 
-    def probe(key, data):
+    def probe(key, data, numeric):  # numeric traced, as in the programs: a shape made of one fails here
+        hp = _Recorder({**static, **numeric})
+        hp.read = reads
         out = runner.init(key, hp)
         if runner.has_state and not (isinstance(out, tuple) and len(out) == 2):
             raise ValueError(f"Runner: with has_state=True, init must return (params, model_state), got "
@@ -58,7 +63,19 @@ def check(runner, space, hp_values: dict) -> None:
             metric = runner.model.evaluate(params, mstate, runner.eval_data, hp, key)
         return value, metric
 
-    shape, metric = jax.eval_shape(probe, jax.random.PRNGKey(0), runner.feed.spec())
+    try:
+        shape, metric = jax.eval_shape(probe, jax.random.PRNGKey(0), runner.feed.spec(), numeric)
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerIntegerConversionError,
+            jax.errors.TracerBoolConversionError, TypeError) as e:
+        traced = [k for k in space.traced_names if not space.dimensions[k].numeric]
+        if not traced or "Tracer" not in str(e):
+            raise
+        raise ValueError(
+            f"Runner: a traced hyperparameter was used where a concrete value is needed (a shape, a Python "
+            f"if or range): {', '.join(f'{k} (traced=True)' for k in traced)} reach init, loss and the "
+            "optimizer as traced arrays. Build the model at the largest value (space[name].high) and select "
+            "with jnp.where, or drop traced=True to compile one program per value. JAX said: "
+            f"{str(e).splitlines()[0]}") from e
     if getattr(shape, "shape", None) != ():
         raise ValueError(
             f"Runner: loss must return a scalar, got {shape}. Reduce it, e.g. with jnp.mean "
@@ -67,7 +84,7 @@ def check(runner, space, hp_values: dict) -> None:
     if runner.evaluate is not None and getattr(metric, "shape", None) != ():
         raise ValueError(f"Runner: evaluate must return a scalar (the metric trials are ranked by), got "
                          f"{metric}. Reduce it, e.g. with jnp.mean over the evaluation data.")
-    unused = sorted(set(hp_values) - hp.read - {"batch_size"})
+    unused = sorted(set(hp_values) - reads - {"batch_size"})
     if unused:
         warnings.warn(
             f"Runner: hyperparameters {unused} are sampled but never read by init, optimizer "

@@ -240,10 +240,11 @@ class Programs:
         args = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), (keys, numeric, shared_key, data))
         return jax.eval_shape(block_init, *args)[0]
 
-    def chunk_memory(self, static, rows: int, numeric_names, data) -> int:
-        """Device bytes of the chunk program for ``rows`` trials (XLA's memory analysis)."""
+    def chunk_memory(self, static, rows: int, dtypes: dict, data) -> int:
+        """Device bytes of the chunk program for ``rows`` trials (XLA's memory analysis);
+        ``dtypes`` maps each traced hyperparameter to its dtype."""
         block_init, block_chunk, _ = self._block_fns(static)
-        numeric = {k: jax.ShapeDtypeStruct((rows,), jnp.float32) for k in numeric_names}
+        numeric = {k: jax.ShapeDtypeStruct((rows,), dtype) for k, dtype in dtypes.items()}
         keys = jax.ShapeDtypeStruct((rows, *jax.random.PRNGKey(0).shape), jnp.uint32)
         shared = jax.ShapeDtypeStruct(jax.random.PRNGKey(0).shape, jnp.uint32)
         carry = jax.eval_shape(block_init, keys, numeric, shared, data)[0]

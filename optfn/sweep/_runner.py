@@ -173,11 +173,11 @@ class Runner:
         """Fit the last phase's trials of a structure in one block, at least 8 (or all) per
         program, a multiple of the device count, and within half of each device's memory."""
         shards = _mesh.shards(mesh)
-        statics = [{k: v for k, v in h.items() if not space.dimensions[k].numeric} for h in samples]
+        statics = [space.static(h) for h in samples]
         structures = len({structure_key(st) for st in statics})  # the trials split over this many programs
         width = _round_up(max(-(-live // structures), min(-(-total // structures), 8)), shards)
         static = statics[0]
-        numeric = {k: jax.ShapeDtypeStruct((1,), jnp.float32) for k in space.numeric_names}
+        numeric = {k: jax.ShapeDtypeStruct((1,), space[k].dtype) for k in space.traced_names}
         keys = jax.ShapeDtypeStruct((1, *jax.random.PRNGKey(0).shape), jnp.uint32)
         shared = jax.ShapeDtypeStruct(keys.shape[1:], jnp.uint32)
         data = self.feed.spec()
@@ -247,7 +247,7 @@ class Runner:
                     raise ValueError(f"{fn}: each given trial needs exactly the space's names "
                                      f"{sorted(space.dimensions)}, got {sorted(t)}.")
                 for k, v in t.items():
-                    if space.dimensions[k].numeric and (isinstance(v, bool) or not isinstance(v, numbers.Real)):
+                    if space.dimensions[k].vmapped and (isinstance(v, bool) or not isinstance(v, numbers.Real)):
                         raise TypeError(f"{fn}: {k} is a numeric dimension, so each given value must be a "
                                         f"number, got {k}={v!r}.")
         n = _positive_int(fn, "trials", trials)
@@ -365,9 +365,10 @@ class Runner:
             ``{"per_trial_bytes": int, "fixed_bytes": int}``.
         """
         sample = space.sample(1, seed)[0]
-        static = {k: v for k, v in sample.items() if not space.dimensions[k].numeric}
+        static = space.static(sample)
         data = self.feed.spec()
-        one, two = (self.programs.chunk_memory(static, t, space.numeric_names, data) for t in (1, 2))
+        dtypes = {k: space[k].dtype for k in space.traced_names}
+        one, two = (self.programs.chunk_memory(static, t, dtypes, data) for t in (1, 2))
         return {"per_trial_bytes": int(two - one), "fixed_bytes": int(2 * one - two)}
 
 

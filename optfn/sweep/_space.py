@@ -5,7 +5,10 @@ is uniform in ``log10``, ``one_minus_log_uniform`` in ``log10(1 - beta)``, ``uni
 in the value itself. Zooming works in the same coordinates, so a learning rate narrows
 by decades. Numeric dimensions become traced per-trial arrays; ``int_uniform`` and
 ``choice`` are structural (they change shapes) and group trials into one compiled
-program per distinct value.
+program per distinct value, unless built with ``traced=True``: then the value is a traced
+per-trial array too (int32, or float32 for a choice among floats), so a model built at
+the largest depth can skip the layers a trial does not use, in one program for every
+value.
 """
 
 import dataclasses
@@ -38,10 +41,24 @@ class Dimension:
     low: Any = None
     high: Any = None
     options: tuple = ()
+    traced: bool = False  # an int or a choice handed to the trial as a traced array
 
     @property
     def numeric(self) -> bool:
+        """On a continuous scale (zoomed, explored and plotted in its unit coordinates)."""
         return self.kind in ("log", "one_minus_log", "linear")
+
+    @property
+    def vmapped(self) -> bool:
+        """A per-trial array in the programs (not part of the structure)."""
+        return self.numeric or self.traced
+
+    @property
+    def dtype(self):
+        """The dtype of the traced value: float32, or int32 for a traced int (or int choice)."""
+        if self.kind == "int" or (self.kind == "choice" and all(isinstance(o, numbers.Integral) for o in self.options)):
+            return np.dtype(np.int32)
+        return np.dtype(np.float32)
 
     def to_unit(self, value) -> float:
         """The unit coordinate of a value (numeric and int dimensions)."""
@@ -126,8 +143,13 @@ def uniform(low, high) -> Dimension:
     return Dimension("linear", low, high)
 
 
-def int_uniform(low: int, high: int) -> Dimension:
-    """An integer in ``[low, high]`` (both included), e.g. hidden units or layers; structural.
+def int_uniform(low: int, high: int, *, traced: bool = False) -> Dimension:
+    """An integer in ``[low, high]`` (both included), e.g. hidden units or layers.
+
+    Structural by default: a Python int, so it can be a shape, and one set of programs
+    per distinct value. With ``traced=True`` the trial gets it as a traced int32 instead,
+    every value in one program: build the model at ``high`` and use the value with
+    ``jnp.where``, e.g. ``h = jnp.where(i < hp["layers"], layer(h), h)`` for a depth.
 
     Example:
         >>> from optfn import sweep
@@ -139,11 +161,17 @@ def int_uniform(low: int, high: int) -> Dimension:
             raise ValueError(f"int_uniform: {name} must be an int, got {name}={v!r}.")
     if low > high:
         raise ValueError(f"int_uniform: the range is inverted, low={low} > high={high}.")
-    return Dimension("int", int(low), int(high))
+    if not isinstance(traced, bool):
+        raise TypeError(f"int_uniform: traced must be True or False, got traced={traced!r}.")
+    return Dimension("int", int(low), int(high), traced=traced)
 
 
-def choice(*options) -> Dimension:
-    """One of ``options`` (any values, e.g. ``choice(32, 64, 128)``); structural.
+def choice(*options, traced: bool = False) -> Dimension:
+    """One of ``options`` (any values, e.g. ``choice(32, 64, 128)``).
+
+    Structural by default (one set of programs per option). With ``traced=True`` the
+    options must be numbers and the trial gets its value as a traced array (int32 for
+    ints, float32 otherwise), every option in one program.
 
     Example:
         >>> from optfn import sweep
@@ -155,7 +183,12 @@ def choice(*options) -> Dimension:
         options = tuple(options[0])
     if not options:
         raise ValueError("choice: needs at least one option, got none.")
-    return Dimension("choice", options=tuple(options))
+    if not isinstance(traced, bool):
+        raise TypeError(f"choice: traced must be True or False, got traced={traced!r}.")
+    if traced and not all(isinstance(o, numbers.Real) and not isinstance(o, bool) for o in options):
+        raise ValueError(f"choice: traced=True needs numeric options (the value becomes an array), got "
+                         f"{options!r}; pass numbers, or traced=False for one program per option.")
+    return Dimension("choice", options=tuple(options), traced=traced)
 
 
 def fixed(value) -> Dimension:
@@ -221,6 +254,10 @@ class Space:
 
     def __repr__(self) -> str:
         return f"Space({self.dimensions!r})"
+
+    def __getitem__(self, name: str) -> Dimension:
+        """The dimension ``name``: ``space["layers"].high`` is how many layers to build."""
+        return self.dimensions[name]
 
     def units(self, n: int, seed=0, method: str = "random", start: int = 0) -> np.ndarray:
         """``(n, dims)`` unit coordinates for trials ``start .. start + n - 1``."""
@@ -299,13 +336,23 @@ class Space:
                 new_low, new_high = (float(v) for v in d.from_unit([lo, hi]))
                 dims[name] = Dimension(d.kind, max(new_low, d.low), min(new_high, d.high))
             elif d.kind == "int":
-                dims[name] = Dimension("int", min(values), max(values))
+                dims[name] = dataclasses.replace(d, low=min(values), high=max(values))
             elif d.kind == "choice":
-                dims[name] = Dimension("choice", options=tuple(o for o in d.options if o in values))
+                dims[name] = dataclasses.replace(d, options=tuple(o for o in d.options if o in values))
             else:
                 dims[name] = d
         return Space(dims)
 
     @property
     def numeric_names(self) -> Sequence[str]:
+        """The dimensions on a continuous scale (explored by PBT, plotted as schedules)."""
         return [n for n, d in self.dimensions.items() if d.numeric]
+
+    @property
+    def traced_names(self) -> Sequence[str]:
+        """The dimensions that are per-trial arrays in the programs: numeric and ``traced=True``."""
+        return [n for n, d in self.dimensions.items() if d.vmapped]
+
+    def static(self, hyperparams: dict) -> dict:
+        """The structural part of a trial's values: what its programs are compiled for."""
+        return {k: v for k, v in hyperparams.items() if not self.dimensions[k].vmapped}
