@@ -17,3 +17,23 @@ jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=40, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_collection_finish(session):
+    # optax's own tests run on optfn for minutes in a subprocess: start them now, beside the
+    # rest of the suite (tests/test_optax_suite.py waits for them)
+    files = {os.path.basename(str(item.fspath)) for item in session.items}
+    if "test_optax_suite.py" in files:
+        import tempfile
+
+        import test_optax_suite  # imported already by the collection
+
+        folder = tempfile.mkdtemp(prefix="optfn-optax-suite-")
+        session.config._optax_suite = test_optax_suite.start(folder, alone=files == {"test_optax_suite.py"})
+
+
+def pytest_unconfigure(config):
+    started = getattr(config, "_optax_suite", None)
+    if started is not None and started[0].poll() is None:  # the session ended first (-x, Ctrl-C)
+        started[0].kill()
+        started[0].wait()

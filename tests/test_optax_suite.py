@@ -10,6 +10,10 @@ on this machine (rerun without the substitution).
 The harness checks that it did what it claims: no optax module still holds optax's own
 object under a name optfn exports, and each test file has at least ``MIN_CALLED`` of its
 tests (those that ran) calling optfn.
+
+The run takes minutes of one core, so ``conftest.py`` starts it in the background as soon
+as this file's tests are collected (``start``), and it goes on while the rest of the suite
+runs (which leaves the second core mostly idle); the fixture then waits for it.
 """
 
 import fnmatch
@@ -54,7 +58,7 @@ MIN_CALLED = {
 }
 
 
-def _pytest(paths, report=None, substitute=True):
+def _command(paths, report=None, substitute=True, workers=1):
     env = {**os.environ, "PYTHONPATH": os.path.join(HERE, "optax_suite"), "JAX_PLATFORMS": "cpu"}
     env.pop("XLA_FLAGS", None)  # optax's tests expect one device
     if report:
@@ -62,14 +66,28 @@ def _pytest(paths, report=None, substitute=True):
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore", *paths]
     if substitute:
         cmd[3:3] = ["-p", "substitute"]
-    if report and importlib.util.find_spec("xdist"):  # two workers: optax's alias tests alone take minutes
-        cmd[3:3] = ["-n", "2"]
+    if workers > 1 and importlib.util.find_spec("xdist"):
+        cmd[3:3] = ["-n", str(workers)]
     if report:
         # optax's L-BFGS tests are half of alias_test.py's time; they test optax's own lbfgs
         # and line search (optfn has neither), reaching of optfn only scale_by_learning_rate,
         # which hundreds of the other tests exercise
         cmd[3:3] = ["-k", "not LBFGSTest"]
+    return cmd, env
+
+
+def _pytest(paths, substitute=True):
+    cmd, env = _command(paths, substitute=substitute)
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+
+
+def start(folder: str, alone: bool):
+    """Start the substituted run of ``FILES`` in the background; ``(process, report path)``.
+    ``alone``: nothing else runs beside it, so it takes both cores (two xdist workers)."""
+    report = os.path.join(folder, "report.json")
+    cmd, env = _command([os.path.join(ROOT, f) for f in FILES], report=report, workers=2 if alone else 1)
+    with open(os.path.join(folder, "log.txt"), "w") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), report
 
 
 def _listed(test_id: str) -> bool:
@@ -77,9 +95,12 @@ def _listed(test_id: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("optax") / "report.json")
-    _pytest([os.path.join(ROOT, f) for f in FILES], report=path)
+def report(request, tmp_path_factory):
+    started = getattr(request.config, "_optax_suite", None)  # conftest starts it at collection
+    if started is None:
+        started = start(str(tmp_path_factory.mktemp("optax")), alone=True)
+    process, path = started
+    process.wait(timeout=1200)
     merged = {"substituted": {}, "missed": [], "tests": {}}
     for part in glob.glob(f"{path}.*"):
         with open(part) as f:
