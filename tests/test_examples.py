@@ -51,6 +51,7 @@ def test_compose_mixes_optfn_and_optax_both_ways():
     assert out.strip().splitlines()[-1] == "by hand == alias: True; mixed chains == optax alone: True", out
 
 
+@pytest.mark.slow
 def test_optimizers_compared_prints_every_optimizer_and_plots(tmp_path):
     out = _run("optimizers_compared.py", "--out", str(tmp_path / "c.png"))
     for name in ("SGD", "momentum", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam"):
@@ -67,6 +68,7 @@ def test_schedules_prints_the_notes_values_and_plots(tmp_path):
     assert (tmp_path / "s.png").stat().st_size > 0
 
 
+@pytest.mark.slow  # flax models in a sweep: test_sweep_models.py, in the default run
 def test_flax_nnx_model_trains_with_optfn():
     pytest.importorskip("flax")
     out = _run("flax_model.py", "--steps", "150")

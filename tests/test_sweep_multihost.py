@@ -37,6 +37,7 @@ def test_two_processes_gather_the_same_results_as_one(tmp_path):
     _same(json.loads(out.read_text())["trials"], multihost_problem.run().trials)
 
 
+@pytest.mark.slow  # two processes gathering the one-process results stays in the default run
 def test_two_processes_stream_and_resume_an_orbax_checkpoint(tmp_path):
     """Each process feeds its own stream; an orbax checkpoint (each process writing its
     shards) interrupted at step 20 resumes in two new processes to the one-process results."""

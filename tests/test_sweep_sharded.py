@@ -28,7 +28,7 @@ def test_automatic_width_is_a_multiple_of_the_devices_and_kept_per_device_count(
         _runner(width=4).run(SPACE, 4, mesh="auto")
 
 
-@pytest.mark.parametrize("halving", [None, 2])
+@pytest.mark.parametrize("halving", [None, pytest.param(2, marks=pytest.mark.slow)])
 def test_same_results_on_one_two_and_eight_devices(halving):
     runner = _runner()
     alone = runner.run(SPACE, 11, seed=3, halving=halving, min_steps=20)

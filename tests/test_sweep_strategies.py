@@ -191,6 +191,7 @@ _CACHED_SWEEP = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_second_process_loads_the_programs_from_the_persistent_cache(tmp_path):
     cache = str(tmp_path / "xla")
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
