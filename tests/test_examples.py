@@ -33,6 +33,7 @@ def test_babysitting_lowers_the_rate_without_recompiling():
     assert _test_accuracy(out) > 0.9, out
 
 
+@pytest.mark.slow  # batch norm's statistics: tests/test_batch_norm.py, in the default run
 def test_mlp_batchnorm_learns_and_tests_with_running_averages():
     out = _run("mlp_batchnorm.py", "--steps", "150")
     assert _test_accuracy(out) > 0.95, out
@@ -46,6 +47,7 @@ def test_sweep_digits_runs_two_rounds_and_saves_a_plot(tmp_path):
     assert (tmp_path / "s.png").stat().st_size > 0
 
 
+@pytest.mark.slow  # optax inside optfn and back: test_optax_parity.py, in the default run
 def test_compose_mixes_optfn_and_optax_both_ways():
     out = _run("compose.py")
     assert out.strip().splitlines()[-1] == "by hand == alias: True; mixed chains == optax alone: True", out
