@@ -9,6 +9,7 @@ bias corrections and hyperparameters such as ``b2 = 0.999`` are evaluated in flo
 import jax
 import jax.numpy as jnp
 
+
 class CountDtypeError(TypeError, ValueError):
     """A step count of a dtype that cannot count. A ``TypeError`` (the argument's type is
     wrong) that is also a ``ValueError``, the type optax's ``safe_increment`` raises, so
@@ -36,7 +37,7 @@ def safe_increment(count: jax.Array) -> jax.Array:
         top = jnp.finfo(dtype).max
     else:
         raise CountDtypeError(f"safe_increment: count must be an integer or float array, got dtype {dtype}; "
-                        "step counters are int32 (jnp.zeros([], jnp.int32)).")
+                              "step counters are int32 (jnp.zeros([], jnp.int32)).")
     top = jnp.asarray(top, dtype)
     return jnp.where(count < top, count + jnp.asarray(1, dtype), top)
 

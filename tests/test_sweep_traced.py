@@ -106,8 +106,8 @@ def test_a_traced_value_used_as_a_shape_is_refused_before_anything_trains():
 
     runner = sweep.Runner(init=bad_init, loss=lambda p, b: jnp.sum(p["w"]), optimizer=lambda hp: optfn.sgd(0.1),
                           data={"x": X, "y": Y}, steps=10, chunk_steps=10, batch_size=16)
-    with pytest.raises(ValueError, match=r"layers \(traced=True\).* reach init, loss and the optimizer as traced "
-                                         r"arrays.*jnp.where, or drop traced=True"):
+    with pytest.raises(ValueError, match=r"used a traced value where a concrete one is needed.*learning_rate, "
+                                         r"layers \(traced=True\).*jnp.where.*drop traced=True"):
         runner.run(SPACE, 4)
     assert runner.compiles == 0
 
@@ -143,3 +143,11 @@ def test_a_space_file_marks_an_int_or_a_choice_traced(tmp_path):
     path.write_text('lr = { log_uniform = [1e-4, 1.0], traced = true }\n')
     with pytest.raises(UsageError, match=r"lr: traced applies to int_uniform and choice"):
         load_space(str(path))
+
+
+def test_a_given_traced_int_must_be_an_int():
+    runner = _runner()
+    with pytest.raises(TypeError, match=r"layers is a traced int dimension, so each given value must be an int, "
+                                        r"got layers=2.5"):
+        runner.run(SPACE, [{"learning_rate": 0.01, "layers": 2.5, "scale": 1.0}])
+    assert runner.compiles == 0

@@ -70,8 +70,7 @@ class ModelFns:
         without ``has_state``)."""
         kw = self._kwargs(self.loss_takes, hp, step_key(row_key, step) if "key" in self.loss_takes else None)
         if self.has_state:
-            value, mstate = self._loss(params, mstate, batch, **kw)
-            return value, mstate
+            return self._loss(params, mstate, batch, **kw)
         return self._loss(params, batch, **kw), None
 
     def evaluate(self, params, mstate, eval_data, hp, row_key):

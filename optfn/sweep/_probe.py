@@ -67,14 +67,15 @@ def check(runner, space, hp_values: dict) -> None:
         shape, metric = jax.eval_shape(probe, jax.random.PRNGKey(0), runner.feed.spec(), numeric)
     except (jax.errors.ConcretizationTypeError, jax.errors.TracerIntegerConversionError,
             jax.errors.TracerBoolConversionError, TypeError) as e:
-        traced = [k for k in space.traced_names if not space.dimensions[k].numeric]
+        traced = [f"{k} (traced=True)" if space.dimensions[k].traced else k for k in space.traced_names]
         if not traced or "Tracer" not in str(e):
             raise
         raise ValueError(
-            f"Runner: a traced hyperparameter was used where a concrete value is needed (a shape, a Python "
-            f"if or range): {', '.join(f'{k} (traced=True)' for k in traced)} reach init, loss and the "
-            "optimizer as traced arrays. Build the model at the largest value (space[name].high) and select "
-            "with jnp.where, or drop traced=True to compile one program per value. JAX said: "
+            f"Runner: init, loss, evaluate or the optimizer used a traced value where a concrete one is needed "
+            f"(a shape, a Python if or range). These hyperparameters reach them as traced arrays: "
+            f"{', '.join(traced)}. Build the model at the largest value (space[name].high) and select with "
+            "jnp.where; or make the dimension structural: drop traced=True from an int or a choice, or turn a "
+            "float range into a choice (one program per value). JAX said: "
             f"{str(e).splitlines()[0]}") from e
     if getattr(shape, "shape", None) != ():
         raise ValueError(

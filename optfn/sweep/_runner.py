@@ -250,6 +250,10 @@ class Runner:
                     if space.dimensions[k].vmapped and (isinstance(v, bool) or not isinstance(v, numbers.Real)):
                         raise TypeError(f"{fn}: {k} is a numeric dimension, so each given value must be a "
                                         f"number, got {k}={v!r}.")
+                    if space.dimensions[k].traced and space.dimensions[k].dtype.kind == "i" and \
+                            not isinstance(v, numbers.Integral):  # int32 would truncate it silently
+                        raise TypeError(f"{fn}: {k} is a traced int dimension, so each given value must be an "
+                                        f"int, got {k}={v!r}.")
         n = _positive_int(fn, "trials", trials)
         seeds = _positive_int(fn, "seeds", seeds)
         if halving is not None:

@@ -155,6 +155,9 @@ def int_uniform(low: int, high: int, *, traced: bool = False) -> Dimension:
         >>> from optfn import sweep
         >>> print(sweep.int_uniform(1, 3).from_unit([0.0, 0.5, 0.99]))
         [1 2 3]
+        >>> layers = sweep.int_uniform(2, 4, traced=True)  # build 4 layers, skip the unused
+        >>> layers.high, layers.dtype
+        (4, dtype('int32'))
     """
     for name, v in (("low", low), ("high", high)):
         if isinstance(v, bool) or not isinstance(v, numbers.Integral):
@@ -178,6 +181,8 @@ def choice(*options, traced: bool = False) -> Dimension:
         >>> d = sweep.choice(32, 64, 128)
         >>> print(*(d.value(i) for i in d.from_unit([0.1, 0.5, 0.9])))
         32 64 128
+        >>> sweep.choice(0.0, 0.1, 0.3, traced=True).dtype  # a traced float32 in one program
+        dtype('float32')
     """
     if len(options) == 1 and isinstance(options[0], (list, tuple)):
         options = tuple(options[0])
