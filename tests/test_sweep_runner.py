@@ -134,7 +134,7 @@ def test_structural_hyperparameters_group_trials_into_programs():
     def loss(p, batch):
         return jnp.mean((jnp.tanh(batch["x"] @ p["w1"]) @ p["w2"] - batch["y"]) ** 2)
 
-    runner = _runner(init=init, loss=loss, evaluate=None, optimizer=lambda h: optfn.adam(h["lr"]))
+    runner = _runner(init=init, loss=loss, evaluate=None, optimizer=lambda h: optfn.adam(h["lr"]), padding=None)
     space = sweep.Space({"lr": sweep.log_uniform(1e-3, 1e-1), "hidden": sweep.choice(8, 16)})
     result = runner.run(space, 10, seed=0)
     assert {t["hyperparams"]["hidden"] for t in result.trials} == {8, 16}

@@ -17,18 +17,22 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from . import _mesh
-from ._programs import structure_key
 
 
 class Block:
-    """``width`` rows of one structure: ``trials[j]`` is row ``j``'s trial (``len(trials)``
-    live rows, then padding); ``steps`` each row's step counter; device arrays ``numeric``
-    (per-row hyperparameters), ``keys`` (per-row PRNG keys) and ``carry`` (params, model
-    state, optimizer state)."""
+    """``width`` rows of one layout (``_structure.Layout``): ``trials[j]`` is row ``j``'s
+    trial (``len(trials)`` live rows, then padding); ``steps`` each row's step counter;
+    device arrays ``numeric`` (per-row hyperparameters), ``extent`` (per-row member and
+    sizes), ``keys`` (per-row PRNG keys) and ``carry`` (params, model state, optimizer
+    state)."""
 
-    def __init__(self, static: dict, trials, steps, numeric, keys, carry=None):
-        self.static, self.trials, self.steps = static, np.asarray(trials, np.int64), np.asarray(steps, np.int64)
-        self.numeric, self.keys, self.carry = numeric, keys, carry
+    def __init__(self, layout, trials, steps, numeric, extent, keys, carry=None):
+        self.layout, self.trials, self.steps = layout, np.asarray(trials, np.int64), np.asarray(steps, np.int64)
+        self.numeric, self.extent, self.keys, self.carry = numeric, extent, keys, carry
+
+    @property
+    def static(self) -> dict:
+        return self.layout.static
 
     @property
     def width(self) -> int:
@@ -42,15 +46,17 @@ def trial_keys(root, trials):
     return jax.vmap(lambda t: jax.random.fold_in(jax.random.fold_in(root, t[0]), t[1]))(trials)
 
 
-def new(static: dict, trials: list, numeric_rows: dict, id_pairs: np.ndarray, root, width: int, mesh) -> list:
-    """Blocks (without carry) for ``trials`` of one structure, ``width`` rows each."""
+def new(layout, trials: list, numeric_rows: dict, extent_rows: np.ndarray, id_pairs: np.ndarray, root, width: int,
+        mesh) -> list:
+    """Blocks (without carry) for ``trials`` of one layout, ``width`` rows each."""
     out = []
     for s in range(0, len(trials), width):
         live = np.asarray(trials[s:s + width])
         rows = np.concatenate([np.arange(s, s + len(live)), np.full(width - len(live), s)])
         numeric = {k: np.asarray(v)[rows] for k, v in numeric_rows.items()}  # float32, int32 if traced=True
         keys = np.asarray(trial_keys(root, id_pairs[rows].astype(np.uint32)))
-        out.append(Block(static, live, np.zeros(width, np.int64), _mesh.place(numeric, mesh), _mesh.place(keys, mesh)))
+        out.append(Block(layout, live, np.zeros(width, np.int64), _mesh.place(numeric, mesh),
+                         _mesh.place(extent_rows[rows], mesh), _mesh.place(keys, mesh)))
     return out
 
 
@@ -70,21 +76,22 @@ def _merge_program(mesh):
 
 def copy_rows(pairs: list, mesh) -> None:
     """``(dst_block, dst_row, src_block, src_row)``: each dst row's carry (params, model and
-    optimizer state) becomes the src row's, read before any is written. One fixed-shape
-    gather per (dst, src) pair of blocks, on the device; keys and hyperparameters stay."""
+    optimizer state) and extent (its member: sizes go along with the weights) become the
+    src row's, read before any is written. One fixed-shape gather per (dst, src) pair of
+    blocks, on the device; keys and hyperparameters stay."""
     groups = {}
     for db, dj, sb, sj in pairs:
         groups.setdefault(id(db), (db, {}))[1].setdefault(id(sb), (sb, []))[1].append((dj, sj))
-    before = {id(b): b.carry for db, _, sb, _ in pairs for b in (db, sb)}  # sources as they were
+    before = {id(b): (b.extent, b.carry) for db, _, sb, _ in pairs for b in (db, sb)}  # sources as they were
     for db, sources in groups.values():
-        carry = db.carry
+        carry = (db.extent, db.carry)
         for sb, moves in sources.values():
             rows, mask = np.zeros(db.width, np.int32), np.zeros(db.width, bool)
             for dj, sj in moves:
                 rows[dj], mask[dj] = sj, True
             rows = rows if mesh is None else _mesh.replicate(rows, mesh)
             carry = _merge_program(mesh)(carry, before[id(sb)], rows, _mesh.place(mask, mesh))
-        db.carry = carry
+        db.extent, db.carry = carry
 
 
 def repack(blocks: list, keep: set, width: int, mesh) -> list:
@@ -99,7 +106,7 @@ def repack(blocks: list, keep: set, width: int, mesh) -> list:
         if len(rows) == len(b.trials):
             out.append(b)
         elif rows:
-            key = structure_key(b.static)
+            key = b.layout.key
             partial.setdefault(key, []).extend((b, j) for j in rows)
     for parts in partial.values():
         for s in range(0, len(parts), width):
@@ -111,10 +118,10 @@ def repack(blocks: list, keep: set, width: int, mesh) -> list:
                 src = next(b for b, _ in chunk if id(b) == src_id)
                 rows = np.array([j if id(b) == src_id else 0 for b, j in fill], np.int32)
                 mask = np.array([id(b) == src_id for b, _ in fill])
-                tree = (src.numeric, src.keys, src.carry)
+                tree = (src.numeric, src.extent, src.keys, src.carry)
                 rows = rows if mesh is None else _mesh.replicate(rows, mesh)
                 merged = _merge_program(mesh)(tree if merged is None else merged, tree, rows, _mesh.place(mask, mesh))
-            numeric, keys, carry = merged
-            out.append(Block(chunk[0][0].static, [b.trials[j] for b, j in chunk],
-                             [b.steps[j] for b, j in fill], numeric, keys, carry))
+            numeric, extent, keys, carry = merged
+            out.append(Block(chunk[0][0].layout, [b.trials[j] for b, j in chunk],
+                             [b.steps[j] for b, j in fill], numeric, extent, keys, carry))
     return out

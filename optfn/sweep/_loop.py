@@ -13,10 +13,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _blocks, _checkpoint, _mesh
+from . import _blocks, _buckets, _checkpoint, _mesh
 from ._ledger import OK, Ledger
-from ._programs import structure_key
 from ._result import SweepResult
+from ._structure import Layout, structure_key
 
 _SHARED = 0x5A4ED  # folded into the training root for the key of shared batches
 
@@ -24,9 +24,10 @@ _SHARED = 0x5A4ED  # folded into the training root for the key of shared batches
 class Loop:
     """The mutable state of one ``Runner.run``."""
 
-    def __init__(self, runner, space, samples, start, seeds, root, train_root, mesh, width):
+    def __init__(self, runner, space, samples, start, seeds, root, train_root, mesh, width, layouts):
         self.runner, self.space, self.samples, self.start_id, self.seeds = runner, space, samples, start, seeds
         self.root, self.train_root, self.mesh, self.width = root, train_root, mesh, width
+        self.layouts = layouts  # structure key -> Layout (the programs it trains in)
         self.ledger = Ledger(len(samples), seeds, runner.diverge_factor)
         self.blocks, self.running, self.state, self.chunks = [], [], None, 0
         self.final, self.keep = {}, None  # trial -> (params, model state) on the host; how many configs to keep
@@ -72,7 +73,7 @@ class Loop:
         r = self.runner
         if r.evaluate is None:
             return fallback
-        metric = self._timed("eval", lambda: r.programs.eval(b.static, self.mesh, b.carry, b.numeric, b.keys,
+        metric = self._timed("eval", lambda: r.programs.eval(b.layout, self.mesh, b.carry, b.numeric, b.keys,
                                                                           self.eval_data))
         return _mesh.to_host(metric).astype(np.float64)
 
@@ -86,8 +87,12 @@ class Loop:
                 continue
             params, mstate, _ = b.carry
             host = jax.tree.map(_mesh.to_host, (params, mstate))
-            for j in rows:
-                self.final[int(b.trials[j])] = jax.tree.map(lambda a, j=j: np.array(a[j]), host)
+            members = _mesh.to_host(b.extent)[:, 0]
+            n_params = len(jax.tree.leaves(params))
+            for j in rows:  # each trial at its own sizes
+                p, ms = jax.tree.map(lambda a, j=j: np.array(a[j]), host)
+                self.final[int(b.trials[j])] = (b.layout.unpad(p, int(members[j])),
+                                                b.layout.unpad(ms, int(members[j]), n_params))
 
     def apply(self, plan) -> None:
         for c in plan.stop:
@@ -121,11 +126,13 @@ class Loop:
                     raise ValueError(f"Runner: the strategy cloned configuration {src} into {dst}, but both must "
                                      "be running.")
                 (db, dj), (sb, sj) = where[d], where[s]
-                if structure_key(db.static) != structure_key(sb.static):
-                    raise ValueError(f"Runner: the strategy cloned configuration {src} into {dst}, which has "
-                                     f"another structure ({sb.static} vs {db.static}); clone within a structure.")
+                if db.layout.key != sb.layout.key:
+                    raise ValueError(f"Runner: the strategy cloned configuration {src} into {dst}, which trains in "
+                                     f"other programs ({sb.static} vs {db.static}); clone within a structure.")
                 pairs.append((db, dj, sb, sj))
-                self.ledger.clone(d, s, int(db.steps[dj]), self.start_id + src, hp)
+                # padded members share programs: the source's sizes go along with its weights
+                sizes = {k: v for k, v in self.structure(s).items() if k not in self.space.traced_names}
+                self.ledger.clone(d, s, int(db.steps[dj]), self.start_id + src, {**sizes, **hp})
         _blocks.copy_rows(pairs, self.mesh)
         for dst, _, hp in clones:
             for r in range(self.seeds):
@@ -135,22 +142,30 @@ class Loop:
                     values[j] = v
                     b.numeric[k] = _mesh.place(values, self.mesh)
 
+    def structure(self, trial: int) -> dict:
+        """A trial's structural values now: its sample's, or a PBT source's it took on."""
+        static = self.space.static(self.samples[trial // self.seeds])
+        for _, _, hp in self.ledger.lineage[trial]:
+            static.update({k: v for k, v in hp.items() if k in static})
+        return static
+
     def _start(self, configs) -> None:
         r, dims = self.runner, self.space.dimensions
         groups = {}
         for c in configs:
-            static = self.space.static(self.samples[c])
-            groups.setdefault(structure_key(static), (static, []))[1].append(c)
-        for static, members in groups.values():
+            layout = self.layouts[structure_key(self.space.static(self.samples[c]))]
+            groups.setdefault(layout.key, (layout, []))[1].append(c)
+        for layout, members in groups.values():
             trials = [t for c in members for t in self.ledger.trials_of(c)]
             numeric = {k: np.asarray([self.samples[t // self.seeds][k] for t in trials], dims[k].dtype)
                        for k in self.space.traced_names}
+            extent = np.stack([layout.extent(self.space.static(self.samples[t // self.seeds])) for t in trials])
             pairs = np.asarray([(self.start_id + t // self.seeds, t % self.seeds) for t in trials], np.int64)
-            for b in _blocks.new(static, trials, numeric, pairs, self.train_root, self.width, self.mesh):
+            for b in _blocks.new(layout, trials, numeric, extent, pairs, self.train_root, self.width, self.mesh):
                 self._timed("train", lambda: r.programs.prepare(
-                    b.static, self.mesh, b.keys, b.numeric, self.shared_key, self.data, self.eval_data))
+                    b.layout, self.mesh, b.keys, b.numeric, b.extent, self.shared_key, self.data, self.eval_data))
                 b.carry, loss0 = self._timed("train", lambda: r.programs.init(
-                    b.static, self.mesh, b.keys, b.numeric, self.shared_key, self.data))
+                    b.layout, self.mesh, b.keys, b.numeric, b.extent, self.shared_key, self.data))
                 loss0 = _mesh.to_host(loss0).astype(np.float64)
                 metric0 = self._evaluate(b, loss0)
                 for j, t in enumerate(b.trials):
@@ -169,7 +184,7 @@ class Loop:
                                    "strategy started trials at different steps in one block.")
             steps = _mesh.place(b.steps.astype(np.int32), self.mesh)
             b.carry, losses = self._timed("train", lambda: r.programs.chunk(
-                b.static, self.mesh, b.carry, b.numeric, b.keys, steps, self.shared_key, self.data))
+                b.layout, self.mesh, b.carry, b.numeric, b.extent, b.keys, steps, self.shared_key, self.data))
             losses = _mesh.to_host(losses).astype(np.float64)
             metric = self._evaluate(b, losses.mean(1))
             b.steps = b.steps + r.chunk_steps
@@ -201,38 +216,49 @@ class Loop:
     # -- checkpoints -------------------------------------------------------------------
 
     def save(self, store, settings: dict) -> None:
-        blocks = [{"static": b.static, "trials": b.trials.tolist(), "steps": b.steps.tolist(),
+        blocks = [{**b.layout.describe(), "trials": b.trials.tolist(), "steps": b.steps.tolist(),
                    "numeric": sorted(b.numeric)} for b in self.blocks]
         finals = sorted(self.final)
+        layouts = list({lay.key: lay.describe() for lay in self.layouts.values()}.values())
         meta = {"settings": settings, "blocks": blocks, "ledger": self.ledger.state(), "final": finals,
+                "layouts": layouts,
                 "strategy": self.state, "running": self.running, "chunks": self.chunks, "timings": self.timings}
         store.save(json.loads(json.dumps(meta, default=float)),
-                   [jax.tree.leaves((b.numeric, b.keys, b.carry)) for b in self.blocks],
+                   [jax.tree.leaves((b.numeric, b.extent, b.keys, b.carry)) for b in self.blocks],
                    [jax.tree.leaves(self.final[t]) for t in finals])
 
-    def _shapes(self, static: dict, width: int, names) -> tuple:
-        """The (numeric, keys, carry) shapes of a block of ``width`` rows of one structure."""
+    def _shapes(self, layout, width: int, names) -> tuple:
+        """The (numeric, extent, keys, carry) shapes of a block of ``width`` rows of one layout."""
         numeric = {k: jax.ShapeDtypeStruct((width,), self.space.dimensions[k].dtype) for k in names}
+        extent = jax.ShapeDtypeStruct((width, 1 + len(layout.axes)), jnp.int32)
         keys = jax.ShapeDtypeStruct((width, *jax.random.PRNGKey(0).shape), jnp.uint32)
         shared = jax.ShapeDtypeStruct(keys.shape[1:], jnp.uint32)
-        return numeric, keys, self.runner.programs.eval_shape_init(static, keys, numeric, shared,
-                                                                   self.runner.feed.spec())
+        return numeric, extent, keys, self.runner.programs.eval_shape_init(layout, keys, numeric, extent, shared,
+                                                                           self.runner.feed.spec())
 
     def restore(self, meta: dict, store, settings: dict) -> None:
         _checkpoint.check_settings(store.path, meta["settings"], json.loads(json.dumps(settings, default=float)))
         self.ledger = Ledger.from_state(len(self.samples), self.seeds, self.runner.diverge_factor, meta["ledger"])
         self.state, self.running, self.chunks = meta["strategy"], meta["running"], meta["chunks"]
         self.timings = meta["timings"]
-        shapes = [self._shapes(spec["static"], len(spec["steps"]), spec["numeric"]) for spec in meta["blocks"]]
+        layouts, saved = {}, []  # each saved block's layout, one object per program
+        for spec in meta["blocks"]:
+            key = (structure_key(spec["static"]), tuple(structure_key(m) for m in spec["members"]))
+            if key not in layouts:
+                layouts[key] = _buckets.layout_from(self.runner, self.space, spec)
+            saved.append(layouts[key])
+        for k, layout in list(self.layouts.items()):  # trials not started yet train in the saved programs
+            self.layouts[k] = layouts.get(layout.key, layout)
+        shapes = [self._shapes(layout, len(spec["steps"]), spec["numeric"])
+                  for layout, spec in zip(saved, meta["blocks"])]
         finals = []  # the (params, model state) shapes of trials that had stopped: one row of their structure
         for t in meta.get("final", []):
-            static = self.space.static(self.samples[t // self.seeds])
-            params, mstate, _ = self._shapes(static, 1, self.space.traced_names)[2]
+            params, mstate, _ = self._shapes(Layout.single(self.structure(t)), 1, self.space.traced_names)[3]
             finals.append(jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), (params, mstate)))
         blocks, final = store.arrays([jax.tree.leaves(x) for x in shapes], [jax.tree.leaves(x) for x in finals],
                                      self.mesh)
-        for spec, tree, leaves in zip(meta["blocks"], shapes, blocks):
-            numeric, keys, carry = jax.tree.unflatten(jax.tree.structure(tree), leaves)
-            self.blocks.append(_blocks.Block(spec["static"], spec["trials"], spec["steps"], numeric, keys, carry))
+        for spec, layout, tree, leaves in zip(meta["blocks"], saved, shapes, blocks):
+            numeric, extent, keys, carry = jax.tree.unflatten(jax.tree.structure(tree), leaves)
+            self.blocks.append(_blocks.Block(layout, spec["trials"], spec["steps"], numeric, extent, keys, carry))
         for t, tree, leaves in zip(meta.get("final", []), finals, final):
             self.final[t] = jax.tree.unflatten(jax.tree.structure(tree), leaves)

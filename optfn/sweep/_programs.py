@@ -47,11 +47,6 @@ def use_cache(cache_dir: str) -> None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-def structure_key(static: dict) -> tuple:
-    """A hashable key for a trial's structural hyperparameters: one set of programs each."""
-    return tuple(sorted((k, repr(v)) for k, v in static.items()))
-
-
 def _signature(args) -> tuple:
     # shapes and dtypes only: each argument's layout follows from its position and the
     # mesh (part of the cache key), and equivalent shardings print differently
@@ -73,12 +68,13 @@ class Programs:
         self._compiled = {}
         self.counts = {"init": 0, "chunk": 0, "eval": 0}
         self.seconds = 0.0
+        self.compile_seconds = {}  # program key -> seconds its compilation took (wall, beside the others)
         self.on_compile: Optional[Callable] = None
 
     # -- one row (trial) -----------------------------------------------------------------
 
-    def _row_fns(self, static: dict):
-        r = self.runner
+    def _row_fns(self, layout):
+        r, static = self.runner, layout.static
 
         def hp_of(numeric):
             return {**static, **numeric}
@@ -88,43 +84,58 @@ class Programs:
         def batch(stream, step, data, plan=None, first=None):
             return feed.batch(stream, step, static, data, plan, first)
 
-        def init(key, numeric, shared_key, data):
-            hp = hp_of(numeric)
+        def start(key, numeric, member=None):
+            # the trial's own init at its own size (a member's static), zero-padded
+            hp = {**(static if member is None else member), **numeric}
             out = r.init(jax.random.fold_in(key, 0), hp)
             params, mstate = out if r.has_state else (out, None)
+            return layout.pad((params, mstate, r.optimizer(hp).init(params)))
+
+        def loss0(carry, key, numeric, shared_key, data):
+            params, mstate, _ = carry
             stream, zero = (shared_key if r.shared_batches else jax.random.fold_in(key, 1)), jnp.int32(0)
             b = batch(stream, zero, data, feed.plan(stream, zero, 1, static), zero)
-            value = r.model.loss(params, mstate, b, hp, key, zero)[0]
-            return (params, mstate, r.optimizer(hp).init(params)), value
+            return r.model.loss(params, mstate, b, hp_of(numeric), key, zero)[0]
 
-        def step(carry, numeric, key, t, b):
+        def step(carry, numeric, extent, key, t, b):
             # key and t: the row's key and step, for a loss that takes key= (dropout)
             hp = hp_of(numeric)
             params, mstate, ostate = carry
             (value, mstate), grads = jax.value_and_grad(
                 lambda p: r.model.loss(p, mstate, b, hp, key, t), has_aux=True)(params)
+            # padded entries (another member's sizes) take no gradient, update or statistics
+            grads = layout.mask(grads, 0, extent)
             updates, ostate = r.optimizer(hp).update(grads, ostate, params)
+            updates = layout.mask(updates, 0, extent)
+            mstate = layout.mask(mstate, layout.padded.n_params, extent) if layout.axes else mstate
             return (apply_updates(params, updates), mstate, ostate), value
 
-        def own_step(carry, numeric, key, t, data, plan, first):
-            return step(carry, numeric, key, t, batch(jax.random.fold_in(key, 1), t, data, plan, first))
+        def own_step(carry, numeric, extent, key, t, data, plan, first):
+            return step(carry, numeric, extent, key, t, batch(jax.random.fold_in(key, 1), t, data, plan, first))
 
         def evaluate(carry, numeric, key, eval_data):
             params, mstate, _ = carry
             return r.model.evaluate(params, mstate, eval_data, hp_of(numeric), key)
 
-        return init, step, own_step, evaluate, batch
+        return start, loss0, step, own_step, evaluate, batch
 
     # -- one block -----------------------------------------------------------------------
 
-    def _block_fns(self, static: dict):
-        r = self.runner
-        init, step, own_step, evaluate, batch = self._row_fns(static)
+    def _block_fns(self, layout):
+        r, static = self.runner, layout.static
+        start, loss0, step, own_step, evaluate, batch = self._row_fns(layout)
 
-        def block_init(keys, numeric, shared_key, data):
-            return jax.vmap(init, in_axes=(0, 0, None, None))(keys, numeric, shared_key, data)
+        def block_init(keys, numeric, extent, shared_key, data):
+            if layout.padded_members:
+                # one branch per member; a scan over rows runs only each row's own branch
+                # (under vmap a switch would run every branch for every row)
+                branches = [lambda k, n, m=m: start(k, n, m) for m in layout.members]
+                carry = jax.lax.map(lambda a: jax.lax.switch(a[2][0], branches, a[0], a[1]), (keys, numeric, extent))
+            else:
+                carry = jax.vmap(start)(keys, numeric)
+            return carry, jax.vmap(loss0, in_axes=(0, 0, 0, None, None))(carry, keys, numeric, shared_key, data)
 
-        def block_chunk(carry, numeric, keys, steps, shared_key, data):
+        def block_chunk(carry, numeric, extent, keys, steps, shared_key, data):
             n, shared = r.chunk_steps, r.feed.shared(r.shared_batches)
             if shared:  # the epochs' permutations this chunk spans, drawn once
                 plan = r.feed.plan(shared_key, steps[0], n, static)
@@ -134,9 +145,9 @@ class Programs:
             def body(c, t):
                 if shared:  # one batch for every row: an operand shared by the block
                     b = batch(shared_key, steps[0] + t, data, plan, steps[0])
-                    return jax.vmap(step, in_axes=(0, 0, 0, 0, None))(c, numeric, keys, steps + t, b)
-                return jax.vmap(own_step, in_axes=(0, 0, 0, 0, None, 0, 0))(
-                    c, numeric, keys, steps + t, data, plan, steps)
+                    return jax.vmap(step, in_axes=(0, 0, 0, 0, 0, None))(c, numeric, extent, keys, steps + t, b)
+                return jax.vmap(own_step, in_axes=(0, 0, 0, 0, 0, None, 0, 0))(
+                    c, numeric, extent, keys, steps + t, data, plan, steps)
 
             carry, losses = jax.lax.scan(body, carry, jnp.arange(r.chunk_steps, dtype=jnp.int32))
             return carry, losses.T
@@ -153,14 +164,15 @@ class Programs:
             fn = jax.shard_map(fn, mesh=mesh, in_specs=specs, out_specs=P(_mesh.TRIALS))
         return jax.jit(fn, donate_argnums=(0,) if donate else ())
 
-    _SPECS = {"init": ((True, True, False, False), False), "chunk": ((True, True, True, True, False, False), True),
+    _SPECS = {"init": ((True, True, True, False, False), False),
+              "chunk": ((True, True, True, True, True, False, False), True),
               "eval": ((True, True, True, False), False)}
 
-    def _key(self, kind, static, mesh, args):
-        return (kind, structure_key(static), mesh, _signature(args))
+    def _key(self, kind, layout, mesh, args):
+        return (kind, layout.key if kind == "init" else layout.program_key, mesh, _signature(args))
 
-    def _lower(self, kind: str, static: dict, mesh, args: tuple):
-        fn = dict(zip(("init", "chunk", "eval"), self._block_fns(static)))[kind]
+    def _lower(self, kind: str, layout, mesh, args: tuple):
+        fn = dict(zip(("init", "chunk", "eval"), self._block_fns(layout)))[kind]
         per_row, donate = self._SPECS[kind]
         return self._wrap(fn, per_row, donate, mesh).lower(*args)
 
@@ -176,79 +188,108 @@ class Programs:
                 pass
         return lowered.compile()
 
-    def prepare(self, static: dict, mesh, keys, numeric, shared_key, data, eval_data) -> None:
-        """Compile a structure's ``init``, ``chunk`` and ``eval`` programs side by side.
+    def prepare(self, layout, mesh, keys, numeric, extent, shared_key, data, eval_data) -> None:
+        """Compile a layout's ``init``, ``chunk`` and ``eval`` programs side by side.
 
         XLA compiles outside the GIL, so the three compilations run in parallel threads
         (on a CPU sweep compilation is most of the wall time). The chunk and eval programs
         are lowered from the shapes ``init`` will produce.
         """
-        carry = self.eval_shape_init(static, keys, numeric, shared_key, data)
+        carry = self.eval_shape_init(layout, keys, numeric, extent, shared_key, data)
         rows = keys.shape[0]
         if mesh is not None:
             sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(_mesh.TRIALS))
             carry = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), carry)
         steps = jax.ShapeDtypeStruct((rows,), jnp.int32, sharding=sharding if mesh is not None else None)
-        wanted = {"init": (keys, numeric, shared_key, data), "chunk": (carry, numeric, keys, steps, shared_key, data)}
+        wanted = {"init": (keys, numeric, extent, shared_key, data),
+                  "chunk": (carry, numeric, extent, keys, steps, shared_key, data)}
         if self.runner.evaluate is not None:
             wanted["eval"] = (carry, numeric, keys, eval_data)
-        todo = {kind: args for kind, args in wanted.items() if self._key(kind, static, mesh, args) not in self._compiled}
+        todo = {kind: args for kind, args in wanted.items() if self._key(kind, layout, mesh, args) not in self._compiled}
         if not todo:
             return
         if self.on_compile:
             self.on_compile(", ".join(todo), True)
         t0 = time.perf_counter()
         # trace here (libraries such as flax nnx keep trace state per thread), compile in threads
-        lowered = {kind: self._lower(kind, static, mesh, args) for kind, args in todo.items()}
+        lowered = {kind: self._lower(kind, layout, mesh, args) for kind, args in todo.items()}
         with concurrent.futures.ThreadPoolExecutor(len(todo)) as pool:
             futures = {kind: pool.submit(self._compile, kind, lowered[kind]) for kind in todo}
             for kind, future in futures.items():
-                self._compiled[self._key(kind, static, mesh, todo[kind])] = future.result()
+                key = self._key(kind, layout, mesh, todo[kind])
+                self._compiled[key] = future.result()
+                self.compile_seconds[key] = time.perf_counter() - t0
                 self.counts[kind] += 1
         self.seconds += time.perf_counter() - t0
         if self.on_compile:
             self.on_compile(", ".join(todo), False)
 
-    def _get(self, kind: str, static: dict, mesh, args: tuple):
-        key = self._key(kind, static, mesh, args)
+    def _get(self, kind: str, layout, mesh, args: tuple):
+        key = self._key(kind, layout, mesh, args)
         exe = self._compiled.get(key)
         if exe is None:  # a shape ``prepare`` did not foresee
             if self.on_compile:
                 self.on_compile(kind, True)
             t0 = time.perf_counter()
-            exe = self._compiled[key] = self._compile(kind, self._lower(kind, static, mesh, args))
+            exe = self._compiled[key] = self._compile(kind, self._lower(kind, layout, mesh, args))
+            self.compile_seconds[key] = time.perf_counter() - t0
             self.seconds += time.perf_counter() - t0
             self.counts[kind] += 1
             if self.on_compile:
                 self.on_compile(kind, False)
         return exe
 
-    def init(self, static, mesh, keys, numeric, shared_key, data):
-        return self._get("init", static, mesh, (keys, numeric, shared_key, data))(keys, numeric, shared_key, data)
+    def init(self, layout, mesh, keys, numeric, extent, shared_key, data):
+        args = (keys, numeric, extent, shared_key, data)
+        return self._get("init", layout, mesh, args)(*args)
 
-    def chunk(self, static, mesh, carry, numeric, keys, steps, shared_key, data):
-        args = (carry, numeric, keys, steps, shared_key, data)
-        return self._get("chunk", static, mesh, args)(*args)
+    def chunk(self, layout, mesh, carry, numeric, extent, keys, steps, shared_key, data):
+        args = (carry, numeric, extent, keys, steps, shared_key, data)
+        return self._get("chunk", layout, mesh, args)(*args)
 
-    def eval(self, static, mesh, carry, numeric, keys, eval_data):
+    def eval(self, layout, mesh, carry, numeric, keys, eval_data):
         args = (carry, numeric, keys, eval_data)
-        return self._get("eval", static, mesh, args)(*args)
+        return self._get("eval", layout, mesh, args)(*args)
 
-    def eval_shape_init(self, static, keys, numeric, shared_key, data):
-        block_init = self._block_fns(static)[0]
+    def eval_shape_init(self, layout, keys, numeric, extent, shared_key, data):
+        block_init = self._block_fns(layout)[0]
         # shapes only: sharded (Explicit) inputs outside shard_map would need sharding types
-        args = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), (keys, numeric, shared_key, data))
+        args = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype),
+                            (keys, numeric, extent, shared_key, data))
         return jax.eval_shape(block_init, *args)[0]
 
-    def chunk_memory(self, static, rows: int, dtypes: dict, data) -> int:
-        """Device bytes of the chunk program for ``rows`` trials (XLA's memory analysis);
-        ``dtypes`` maps each traced hyperparameter to its dtype."""
-        block_init, block_chunk, _ = self._block_fns(static)
+    def _abstract(self, layout, rows: int, dtypes: dict, data):
         numeric = {k: jax.ShapeDtypeStruct((rows,), dtype) for k, dtype in dtypes.items()}
         keys = jax.ShapeDtypeStruct((rows, *jax.random.PRNGKey(0).shape), jnp.uint32)
+        extent = jax.ShapeDtypeStruct((rows, 1 + len(layout.axes)), jnp.int32)
         shared = jax.ShapeDtypeStruct(jax.random.PRNGKey(0).shape, jnp.uint32)
-        carry = jax.eval_shape(block_init, keys, numeric, shared, data)[0]
+        carry = self.eval_shape_init(layout, keys, numeric, extent, shared, data)
         steps = jax.ShapeDtypeStruct((rows,), jnp.int32)
-        mem = jax.jit(block_chunk).lower(carry, numeric, keys, steps, shared, data).compile().memory_analysis()
+        return carry, numeric, extent, keys, steps, shared
+
+    def chunk_memory(self, layout, rows: int, dtypes: dict, data) -> int:
+        """Device bytes of the chunk program for ``rows`` trials (XLA's memory analysis);
+        ``dtypes`` maps each traced hyperparameter to its dtype."""
+        block_chunk = self._block_fns(layout)[1]
+        args = self._abstract(layout, rows, dtypes, data)
+        mem = jax.jit(block_chunk).lower(*args, data).compile().memory_analysis()
         return int(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes
                    - mem.alias_size_in_bytes)
+
+    def time_chunk(self, layout, mesh, rows: int, numeric: dict, data, eval_data) -> tuple:
+        """``(compile_s, run_s)``: the seconds to compile ``layout``'s programs for ``rows``
+        trials (side by side, as a run compiles them) and to run its chunk once on a zero
+        carry with the largest member's extents: the cost model's two measurements. The
+        compiled programs are kept: a run of this layout and width reuses them."""
+        carry, num, extent, keys, steps, shared = self._abstract(layout, rows, {k: v.dtype for k, v in numeric.items()},
+                                                                 data)
+        zeros = _mesh.place(jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), carry), mesh)
+        args = (zeros, _mesh.place({k: np.broadcast_to(v, (rows,)) for k, v in numeric.items()}, mesh),
+                _mesh.place(np.broadcast_to(layout.extents[-1], (rows, extent.shape[1])).copy(), mesh),
+                _mesh.place(np.zeros(keys.shape, np.uint32), mesh), _mesh.place(np.zeros(rows, np.int32), mesh),
+                _mesh.replicate(np.zeros(shared.shape, np.uint32), mesh), data)
+        self.prepare(layout, mesh, args[3], args[1], args[2], args[5], data, eval_data)
+        exe = self._get("chunk", layout, mesh, args)
+        t0 = time.perf_counter()
+        jax.block_until_ready(exe(*args))
+        return self.compile_seconds[self._key("chunk", layout, mesh, args)], time.perf_counter() - t0

@@ -12,7 +12,9 @@ from ._data import Feed, leading
 from ._halving import SuccessiveHalving
 from ._loop import Loop as _Loop
 from ._model import ModelFns
-from ._programs import Programs, structure_key, use_cache
+from . import _buckets
+from ._programs import Programs, use_cache
+from ._structure import Layout, structure_key
 from ._probe import check
 from ._progress import Progress
 from ._result import SweepResult
@@ -89,6 +91,15 @@ class Runner:
             memory (``memory_estimate``); later runs keep it (``result.width`` says which).
         cache_dir: a folder for JAX's persistent compilation cache, so another process
             running the same sweep loads its programs instead of compiling them.
+        padding: how structures that differ only in array sizes (hidden units, channels:
+            *size dimensions*) share programs. ``"auto"`` (default): values are grouped
+            into buckets by a cost model (compile seconds against the compute of padding,
+            measured on the largest structure), each bucket one program padded with zeros
+            to its largest sizes, exactly (a probe checks the model and optimizer first,
+            and falls back with a ``PaddingWarning`` where padding would change a trial);
+            an int ``k``: ``k`` buckets of about equal numbers of values; ``None``: one
+            program per value. ``runner.plan(space, trials)`` shows the buckets before
+            anything trains.
 
     Example:
         >>> import jax, jax.numpy as jnp, optfn
@@ -109,8 +120,9 @@ class Runner:
                  evaluate: Optional[Callable] = None, eval_data: Any = None, batch_size: int = 128,
                  chunk_steps: Optional[int] = None, goal: str = "min", has_state: bool = False,
                  diverge_factor: float = 10.0, shared_batches: bool = False, width: Optional[int] = None,
-                 cache_dir: Optional[str] = None, sampling: str = "epochs"):
+                 cache_dir: Optional[str] = None, sampling: str = "epochs", padding="auto"):
         fn = "Runner"
+        self.padding = _buckets.check_padding(fn, padding)
         for name, f in (("init", init), ("loss", loss), ("optimizer", optimizer)):
             if not callable(f):
                 raise TypeError(f"{fn}: {name} must be a function, got {f!r}.")
@@ -151,6 +163,7 @@ class Runner:
             use_cache(cache_dir)
         self.programs = Programs(self)
         self._widths = {}  # the automatic width, by device count
+        self._plans = {}  # the last structure plan, by what it depends on
 
     def steps_per_epoch(self, hp: Optional[dict] = None) -> int:
         """Optimizer steps per pass over the data (``n // batch_size``; a structural
@@ -169,30 +182,62 @@ class Runner:
         """``{"init": n, "chunk": n, "eval": n}``: programs compiled so far, by kind."""
         return dict(self.programs.counts)
 
-    def _choose_width(self, space, samples, live: int, total: int, mesh) -> int:
-        """Fit the last phase's trials of a structure in one block, at least 8 (or all) per
-        program, a multiple of the device count, and within half of each device's memory."""
+    def _auto_width(self, live: int, total: int, programs: int, shards: int) -> int:
+        """The last phase's trials of a program in one block, at least 8 (or all) per
+        program, a multiple of the device count."""
+        return _round_up(max(-(-live // programs), min(-(-total // programs), 8)), shards)
+
+    def _cap_width(self, width: int, space, layout, mesh) -> int:
+        """``width``, or fewer rows where a block of the largest layout would not fit in
+        half of each device's memory."""
         shards = _mesh.shards(mesh)
-        statics = [space.static(h) for h in samples]
-        structures = len({structure_key(st) for st in statics})  # the trials split over this many programs
-        width = _round_up(max(-(-live // structures), min(-(-total // structures), 8)), shards)
-        static = statics[0]
         numeric = {k: jax.ShapeDtypeStruct((1,), space[k].dtype) for k in space.traced_names}
         keys = jax.ShapeDtypeStruct((1, *jax.random.PRNGKey(0).shape), jnp.uint32)
+        extent = jax.ShapeDtypeStruct((1, 1 + len(layout.axes)), jnp.int32)
         shared = jax.ShapeDtypeStruct(keys.shape[1:], jnp.uint32)
         data = self.feed.spec()
-        carry = self.programs.eval_shape_init(static, keys, numeric, shared, data)
+        carry = self.programs.eval_shape_init(layout, keys, numeric, extent, shared, data)
         guess = 4 * sum(a.size * a.dtype.itemsize for a in jax.tree.leaves(carry))  # carry in, out, grads, temps
         if self.feed.stream is not None:  # a batch and its activations
             guess += 4 * sum(np.dtype(a.dtype).itemsize * int(np.prod(a.shape[1:])) for a in jax.tree.leaves(data))
         elif not callable(self.data):  # a batch and its activations, and the epochs' permutations
             row = sum(np.dtype(a.dtype).itemsize * int(np.prod(np.shape(a)[1:])) for a in jax.tree.leaves(self.data))
-            guess += 4 * row * self.feed.size(static) + 4 * self.feed.n_examples * 3
+            guess += 4 * row * self.feed.size(layout.static) + 4 * self.feed.n_examples * 3
         budget = _device_bytes() * shards / 2
         if guess * width > budget / 16:  # within reach of the limit: ask XLA for the real figure
-            per = self.memory_estimate(space)["per_trial_bytes"]
-            width = min(width, max(shards, int(budget // max(per, 1)) // shards * shards))
+            dtypes = {k: space[k].dtype for k in space.traced_names}
+            one, two = (self.programs.chunk_memory(layout, t, dtypes, data) for t in (1, 2))
+            width = min(width, max(shards, int(budget // max(two - one, 1)) // shards * shards))
         return width
+
+    def plan(self, space: Space, trials, *, seed=0, method: str = "random", start: int = 0, seeds: int = 1,
+             strategy=None, mesh=None):
+        """Which trials of ``run(space, trials, ...)`` would share which program, before
+        anything trains: a ``StructurePlan`` (``print`` it for a table of buckets, values,
+        trials and padded compute; ``estimate`` holds the cost model's figures).
+
+        With ``padding="auto"`` this measures the cost model's two figures on the largest
+        structure (one compile, kept for the run, and one chunk on a zero carry).
+        """
+        samples = trials if isinstance(trials, (list, tuple)) else space.sample(
+            _positive_int("Runner.plan", "trials", trials), jax.random.split(root_key("Runner.plan", seed))[0],
+            method, start)
+        mesh = _mesh.resolve(mesh)
+        return self._plan(space, [dict(t) for t in samples], seeds, strategy or RandomSearch(), mesh)
+
+    def _plan(self, space, samples, seeds, strategy, mesh):
+        n, shards = len(samples), _mesh.shards(mesh)
+        final = getattr(strategy, "final_alive", None)  # optional for a strategy of one's own
+        live = (final(n, self.steps, self.chunk_steps) if final else n) * seeds
+
+        def width_for(programs):
+            return self.width or self._widths.get(shards) or self._auto_width(live, n * seeds, programs, shards)
+
+        key = (repr(space), tuple(sorted(repr(sorted(space.static(h).items())) for h in samples)), seeds, shards, live)
+        if self._plans.get("key") != key:  # run() after plan() reuses it (the cost model measures once)
+            self._plans = {"key": key, "plan": _buckets.plan(self, space, samples, seeds, self.padding, mesh,
+                                                             width_for)}
+        return self._plans["plan"]
 
     # -- the sweep ---------------------------------------------------------------------
 
@@ -276,26 +321,35 @@ class Runner:
         if self.width is not None and self.width % shards:
             raise ValueError(f"{fn}: width={self.width} must be a multiple of the mesh's {shards} devices; "
                              "pass Runner(width=...) accordingly.")
+        store = _checkpoint.open_store(fn, checkpoint) if checkpoint is not None else None
+        saved = store.meta() if store is not None else None
+        if saved is not None and not resume:
+            store.close()
+            raise _checkpoint.CheckpointError(
+                f"{fn}: {checkpoint} already holds a sweep checkpoint; pass resume=True to continue it, "
+                "or choose another path (it is never overwritten)."
+            )
+        if saved is not None and "layouts" in saved:  # the programs it was trained in, not a new plan
+            layouts = _buckets.layouts_from(self, space, samples, saved["layouts"])
+        else:
+            plan = self._plan(space, samples, seeds, strategy, mesh)
+            layouts = plan.layouts
+        programs = list({lay.key: lay for lay in layouts.values()}.values())
         if self.width is None and shards not in self._widths:  # chosen once, so later runs reuse programs
             final = getattr(strategy, "final_alive", None)  # optional for a strategy of one's own
             live = (final(n, self.steps, self.chunk_steps) if final else n) * seeds
-            self._widths[shards] = self._choose_width(space, samples, live, n * seeds, mesh)
+            largest = max(programs, key=lambda lay: lay.padded.param_elements if lay.padded else 0)
+            self._widths[shards] = self._cap_width(self._auto_width(live, n * seeds, len(programs), shards),
+                                                   space, largest, mesh)
         width = self.width or self._widths[shards]
         settings = {"space": repr(space), "samples": samples, "start": start, "root": np.asarray(root).tolist(),
                     "seeds": seeds, "strategy": _describe(strategy), "width": width,
                     "devices": _mesh.shards(mesh), "steps": self.steps, "chunk_steps": self.chunk_steps,
                     "batch_size": self.batch_size, "goal": self.goal, "shared_batches": self.shared_batches}
-        loop = _Loop(self, space, samples, start, seeds, root, train_root, mesh, width)
+        loop = _Loop(self, space, samples, start, seeds, root, train_root, mesh, width, layouts)
         loop.keep = keep
         if hasattr(strategy, "prepare"):
-            strategy.prepare(space, samples)
-        store = _checkpoint.open_store(fn, checkpoint) if checkpoint is not None else None
-        saved = store.meta() if store is not None else None
-        if saved is not None and not resume:
-            raise _checkpoint.CheckpointError(
-                f"{fn}: {checkpoint} already holds a sweep checkpoint; pass resume=True to continue it, "
-                "or choose another path (it is never overwritten)."
-            )
+            _prepare(strategy, space, samples, layouts)
         if saved is not None:
             loop.restore(saved, store, settings)
         else:
@@ -372,8 +426,24 @@ class Runner:
         static = space.static(sample)
         data = self.feed.spec()
         dtypes = {k: space[k].dtype for k in space.traced_names}
-        one, two = (self.programs.chunk_memory(static, t, dtypes, data) for t in (1, 2))
+        one, two = (self.programs.chunk_memory(Layout.single(static), t, dtypes, data) for t in (1, 2))
         return {"per_trial_bytes": int(two - one), "fixed_bytes": int(2 * one - two)}
+
+
+def _prepare(strategy, space, samples, layouts) -> None:
+    """``strategy.prepare(space, samples)``, with ``groups=`` (which configurations share a
+    program, so PBT may copy weights across them) where it takes that."""
+    import inspect
+
+    try:
+        takes = "groups" in inspect.signature(strategy.prepare).parameters
+    except (TypeError, ValueError):
+        takes = False
+    if takes:
+        groups = [repr(layouts[structure_key(space.static(h))].key) for h in samples]
+        strategy.prepare(space, samples, groups=groups)
+    else:
+        strategy.prepare(space, samples)
 
 
 def _describe(strategy) -> str:
