@@ -75,21 +75,27 @@ class PopulationBasedTraining(RandomSearch):
             raise ValueError(f"{fn}: seed must be an int >= 0, got seed={seed!r}.")
         self.interval, self.fraction, self.factors = interval, float(fraction), tuple(float(f) for f in factors)
         self.resample, self.seed = float(resample), seed
-        self.space, self.hyperparams = None, None
+        self.space, self.hyperparams, self.groups = None, None, None
 
     def __repr__(self) -> str:
         return (f"PopulationBasedTraining(interval={self.interval}, fraction={self.fraction}, "
                 f"factors={self.factors}, resample={self.resample}, seed={self.seed})")
 
-    def prepare(self, space, hyperparams) -> None:
+    def prepare(self, space, hyperparams, groups=None) -> None:
+        """The space and every configuration's hyperparameters; ``groups`` labels the
+        configurations that share programs (the runner's padded buckets): members of one
+        group are ranked together, and a copy takes the source's sizes with its weights.
+        Without it, each structure is its own group."""
         self.space, self.hyperparams = space, [dict(h) for h in hyperparams]
+        self.groups = None if groups is None else [str(g) for g in groups]
 
     def init(self, configs: int, steps: int, chunk_steps: int, goal: str) -> dict:
         if self.space is None:
             raise ValueError("PopulationBasedTraining: prepare(space, hyperparams) must come before init; "
                              "Runner.run does it.")
         names = self.space.traced_names  # the per-trial values; the rest is the structure
-        structure = [repr(sorted((k, repr(v)) for k, v in h.items() if k not in names)) for h in self.hyperparams]
+        structure = self.groups or [repr(sorted((k, repr(v)) for k, v in h.items() if k not in names))
+                                    for h in self.hyperparams]
         kept = {k: (int if self.space[k].dtype.kind == "i" else float) for k in names}
         return {**super().init(configs, steps, chunk_steps, goal), "chunk_steps": chunk_steps,
                 "hp": [{k: kept[k](h[k]) for k in names} for h in self.hyperparams], "structure": structure}
