@@ -18,6 +18,7 @@ schedule of epochs into one of steps.
 import numbers
 from typing import Optional, Callable, Mapping, Sequence
 
+import jax
 import jax.numpy as jnp
 
 from . import _check
@@ -315,12 +316,29 @@ def join_schedules(schedules: Sequence[Callable], boundaries: Sequence[int]) -> 
 def per_epoch(schedule: Callable, steps_per_epoch: int) -> ParametricSchedule:
     r"""Drive a schedule by epochs: ``step -> schedule(step // steps_per_epoch)``.
 
+    ``steps_per_epoch`` is a Python int, or a traced int32 scalar (what
+    ``sweep.Runner.steps_per_epoch(hp)`` gives where several batch sizes share a program).
+
     Example:
         >>> import optfn
         >>> s = optfn.per_epoch(optfn.inverse_time_decay(0.2, decay_rate=1.0), steps_per_epoch=100)
         >>> print([round(float(s(t)), 4) for t in (0, 99, 100, 250)])
         [0.2, 0.2, 0.1, 0.0667]
     """
+    if isinstance(steps_per_epoch, jax.Array) and jnp.issubdtype(steps_per_epoch.dtype, jnp.integer) \
+            and steps_per_epoch.ndim == 0 and isinstance(steps_per_epoch, jax.core.Tracer):
+        # traced (a sweep's program shared by several batch sizes): a parameter of the schedule
+        if not callable(schedule):
+            raise TypeError(f"per_epoch: schedule must be a function step -> value, got {schedule!r}.")
+        inner = _parametric(schedule)
+        key = "steps_per_epoch"
+        while key in inner.params:  # a name of its own beside the epoch schedule's parameters
+            key = "_" + key
+
+        def traced_per_epoch(p, step):
+            return inner.value_fn({k: v for k, v in p.items() if k != key}, jnp.asarray(step) // p[key])
+
+        return ParametricSchedule(traced_per_epoch, {**inner.params, key: steps_per_epoch})
     spe = _steps("per_epoch", "steps_per_epoch", steps_per_epoch)
     if not callable(schedule):
         raise TypeError(f"per_epoch: schedule must be a function step -> value, got {schedule!r}.")

@@ -211,3 +211,31 @@ def test_every_registry_optimizer_the_probe_admits_trains_padded_as_alone(entry)
 
 
 NOT_EXACT = {"adafactor"}
+
+
+def test_batch_sizes_share_a_program_exactly_with_per_epoch_schedules():
+    space = sweep.Space({"lr": sweep.log_uniform(1e-3, 3e-2), "batch_size": sweep.choice(8, 32)})
+    trials = [{"lr": 1e-2, "batch_size": b} for b in (8, 32)]
+
+    def make(padding):
+        runner = _runner(padding=padding, init=lambda k, h: init(k, {"hidden": 4}))
+        # the learning rate decays per epoch: an epoch is 16 steps at batch 8, 4 at batch 32
+        runner.optimizer = lambda h: optfn.adam(optfn.per_epoch(optfn.inverse_time_decay(h["lr"], decay_rate=0.5),
+                                                                runner.steps_per_epoch(h)))
+        return runner
+
+    shared = make(1)
+    plan = shared.plan(space, trials)
+    assert plan.size_dims == ["batch_size"] and len(plan.programs) == 1
+    result = shared.run(space, trials)
+    assert shared.compile_counts == {"init": 1, "chunk": 1, "eval": 1}
+    _same_trials(make(None).run(space, trials), result)
+
+
+def test_a_loss_that_is_not_a_mean_over_examples_keeps_its_batch_sizes_apart():
+    space = sweep.Space({"lr": sweep.log_uniform(1e-3, 3e-2), "batch_size": sweep.choice(8, 32)})
+    runner = _runner(init=lambda k, h: init(k, {"hidden": 4}), evaluate=None,
+                     loss=lambda p, b: loss(p, b) * b["x"].shape[0] ** 0.5)  # depends on the batch's size
+    with pytest.warns(_buckets.PaddingWarning, match="batch_size"):
+        plan = runner.plan(space, [{"lr": 1e-2, "batch_size": b} for b in (8, 32)])
+    assert len(plan.programs) == 2

@@ -3,22 +3,25 @@
 1. **Size dimensions.** A structural dimension (``int_uniform`` or an int ``choice``,
    not ``batch_size``) is a *size* dimension when tracing ``init`` (``eval_shape``) at its
    smallest and largest sampled values gives the same tree, ranks and dtypes but other
-   shapes. Structures that differ only in size dimensions form a *group*.
+   shapes. ``batch_size`` is one too where batches can be shared exactly
+   (``_shares_batches``: data as arrays, ``sampling="epochs"``, no ``shared_batches``, no
+   model state). Structures that differ only in size dimensions form a *group*.
 2. **Buckets.** A group's members, ordered by parameter count, are cut into contiguous
    buckets; each bucket is one ``Layout``, trained in programs padded to its largest
    sizes (``_structure.py``).
 3. **Cost model** (``padding="auto"``). A bucket costs the seconds to compile its
    programs plus the seconds to train its rows at its padded size::
 
-       cost = sum over buckets B of  C + t * rows(B) * elements(B) / elements(largest)
+       cost = sum over buckets B of  C + t * rows(B) * work(B) / work(largest)
 
-   ``C`` is the compile time of the group's chunk program at its largest size, and ``t``
-   the time to train one row at that size for the whole run (``steps``), both measured
-   once on the group's largest layout (``Programs.time_chunk``: the program is kept for
-   the run). ``rows(B)`` counts whole blocks (``width`` rows each) and ``elements`` the
-   parameter entries, the compute of dense and convolutional layers. Every trial is
-   counted for all ``steps`` (halving stops some earlier). A dynamic programme over the
-   cut points finds the cheapest partition.
+   ``C`` is the seconds to compile the group's programs at its largest size (side by
+   side, as a run compiles them), and ``t`` the time to train one row at that size for
+   the whole run (``steps``), both measured once on the group's largest layout
+   (``Programs.time_chunk``: the programs are kept for the run). ``rows(B)`` counts whole
+   blocks (``width`` rows each, for the width a run with that many programs gets) and
+   ``work`` is parameter entries times batch size, the compute of dense and
+   convolutional layers. Every trial is counted for all ``steps`` (halving stops some
+   earlier). A dynamic programme over the cut points finds the cheapest partition.
 4. **Exactness.** Each bucket's smallest member is probed (``_exact.py``); where padding
    is not exact, the group falls back to one program per value, with one warning naming
    the dimension and what differed.
@@ -104,6 +107,15 @@ def _size_dims(runner, space, statics, dtypes, spec) -> list:
     return dims
 
 
+def _shares_batches(runner, space, statics) -> bool:
+    """Whether several batch sizes can share a program: each row draws its own epochs'
+    batches of its own size inside a batch of the largest (arrays, epoch sampling, each
+    trial its own batches, no model state: batch statistics couple the examples)."""
+    d = space.dimensions.get("batch_size")
+    return (d is not None and not d.vmapped and len({s["batch_size"] for s in statics}) > 1 and runner.feed.epochs
+            and not runner.shared_batches and not runner.has_state)
+
+
 def _probe_data(runner):
     data = runner.feed.spec()
     if runner.feed.stream is None:
@@ -151,19 +163,25 @@ def plan(runner, space, samples: list, seeds: int, padding, mesh, width_for) -> 
 
     order = list(statics.values())
     size_dims = _size_dims(runner, space, order, dtypes, spec)
+    if _shares_batches(runner, space, order):
+        size_dims.append("batch_size")
     if not size_dims:
         return StructurePlan(singles, counts, [], {}, [])
     groups = {}
     for st in order:
         rest = {k: v for k, v in st.items() if k not in size_dims}
         groups.setdefault((structure_key(rest), spec(st).signature), []).append(st)
+
+    def compute(st):  # parameter entries times examples per step: a step's work, relatively
+        return spec(st).param_elements * st.get("batch_size", 1)
+
     layouts, estimate, fallbacks = dict(singles), {}, []
     first = {structure_key(space.static(h)): h for h in reversed(samples)}  # a sample of each structure
     data = _probe_data(runner)
     for members in groups.values():
         if len(members) < 2:
             continue
-        members.sort(key=lambda st: (spec(st).param_elements, structure_key(st)))
+        members.sort(key=lambda st: (compute(st), structure_key(st)))
 
         def layout_of(ms):
             top = {**ms[0], **{d: max(m[d] for m in ms) for d in size_dims}}
@@ -181,7 +199,7 @@ def plan(runner, space, samples: list, seeds: int, padding, mesh, width_for) -> 
             fallbacks.append(_warn(size_dims, members, why))
             continue
         if padding == "auto":
-            bounds, estimate = _auto(runner, space, members, whole, counts, spec, mesh, width_for,
+            bounds, estimate = _auto(runner, space, members, whole, counts, compute, mesh, width_for,
                                      first[structure_key(members[-1])])
         else:
             k = min(int(padding), len(members))
@@ -240,10 +258,10 @@ def _warn(size_dims, members, why: str) -> str:
     return text
 
 
-def _auto(runner, space, members, whole, counts, spec, mesh, width_for, sample) -> tuple:
+def _auto(runner, space, members, whole, counts, compute, mesh, width_for, sample) -> tuple:
     """The cost model's partition of one group (see the module's docstring)."""
     n = [counts[structure_key(m)] for m in members]
-    elements = [spec(m).param_elements for m in members]
+    elements = [compute(m) for m in members]
     width1 = width_for(1)
     compile_s, run_s = runner.programs.time_chunk(whole, mesh, width1, _numeric(space, sample),
                                                   _mesh.replicate(_probe_data(runner), mesh),

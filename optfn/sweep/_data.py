@@ -93,7 +93,10 @@ class Feed:
             return len(self.stream)
         if callable(self.source):
             raise ValueError("Runner: steps_per_epoch needs data given as arrays, not a batch function.")
-        return max(1, self.n_examples // self.size(static))
+        size = self.size(static)
+        if isinstance(size, (int, np.integer)):
+            return max(1, self.n_examples // size)
+        return jnp.maximum(1, self.n_examples // size)  # a traced batch size (a shared program)
 
     def spec(self):
         """The program's data argument, or its shapes for a stream (``None`` for a batch function)."""
@@ -108,23 +111,35 @@ class Feed:
             return Feeder(self.stream, self.chunk_steps, mesh, step, end)
         return _Fixed(None if callable(self.source) else _mesh.replicate(self.source, mesh))
 
-    def plan(self, stream, first_step, n_steps: int, static: dict):
+    def plan(self, stream, first_step, n_steps: int, static: dict, size=None):
         """What ``batch`` needs for steps ``first_step .. first_step + n_steps - 1``: the
-        permutations of the epochs they span (``None`` without epochs)."""
+        permutations of the epochs they span (``None`` without epochs). ``size``: the
+        row's own batch size, traced, where it is smaller than ``static``'s (a program
+        shared by several batch sizes)."""
         if not self.epochs:
             return None
-        spe = self.steps_per_epoch(static)
+        spe = self.steps_per_epoch(static)  # the fewest steps per epoch: the most epochs per chunk
         epochs = -(-n_steps // spe) + 1  # a chunk may start mid-epoch
-        first = first_step // spe
+        first = first_step // (spe if size is None else jnp.maximum(1, self.n_examples // size))
         return jax.vmap(lambda e: jax.random.permutation(jax.random.fold_in(stream, first + e),
                                                          self.n_examples))(jnp.arange(epochs))
 
-    def batch(self, stream, step, static: dict, data, plan=None, first_step=None):
+    def batch(self, stream, step, static: dict, data, plan=None, first_step=None, size=None):
+        """The batch of step ``step``. With ``size`` (a row's own batch size, traced, in a
+        program shared by batch sizes) it has ``static``'s rows, and its first ``size``
+        are exactly the batch a program of batch size ``size`` would draw."""
         if self.stream is not None:  # ``data`` is this chunk's batches, the first at ``first_step``
             return jax.tree.map(lambda a: a[step - first_step], data)
         if callable(self.source):
             return self.source(jax.random.fold_in(stream, step), step)
-        size = self.size(static)
+        rows = self.size(static)
+        if size is not None:  # the row's own epochs, its batch in the leading rows
+            spe = jnp.maximum(1, self.n_examples // size)
+            order = plan[step // spe - first_step // spe]
+            order = jnp.concatenate([order, order[:rows]])  # so the slice is never clamped
+            idx = jax.lax.dynamic_slice_in_dim(order, (step % spe) * size, rows)
+            return jax.tree.map(lambda a: jnp.asarray(a)[idx], data)
+        size = rows
         if self.epochs:
             spe = self.steps_per_epoch(static)
             order = plan[step // spe - first_step // spe]

@@ -56,6 +56,7 @@ def probe(runner, layout, member: int, numeric: dict, data) -> Optional[str]:
     compiled and run once."""
     r = runner
     static, own_static = layout.static, layout.members[member]
+    f = r.programs._row_fns(layout)  # the padded side is computed as the programs compute it
     extent = jnp.asarray(layout.extents[member])
     n_params = layout.padded.n_params
 
@@ -66,7 +67,7 @@ def probe(runner, layout, member: int, numeric: dict, data) -> Optional[str]:
                                             for i, x in enumerate(leaves)])
 
     def both(key, numeric, data):
-        hp_own, hp_pad = {**own_static, **numeric}, {**static, **numeric}
+        hp_own, hp_pad = {**own_static, **numeric}, f.hp_of(numeric, extent)
         out = r.init(jax.random.fold_in(key, 0), hp_own)
         params, mstate = out if r.has_state else (out, None)
         opt_own, opt_pad = r.optimizer(hp_own), r.optimizer(hp_pad)
@@ -74,13 +75,13 @@ def probe(runner, layout, member: int, numeric: dict, data) -> Optional[str]:
         pad = layout.pad(own)
         zero, stream = jnp.int32(0), jax.random.fold_in(key, 1)
         b_own = r.feed.batch(stream, zero, own_static, data, r.feed.plan(stream, zero, 1, own_static), zero)
-        b_pad = r.feed.batch(stream, zero, static, data, r.feed.plan(stream, zero, 1, static), zero)
+        b_pad = f.batch(stream, zero, data, f.plan(stream, zero, 1, extent), zero, extent)
         found = []
         for t in range(_STEPS):
             t = jnp.int32(t)
             (p, ms, os_), (pp, pms, pos) = own, pad
             (v, ms2), g = jax.value_and_grad(lambda q: r.model.loss(q, ms, b_own, hp_own, key, t), has_aux=True)(p)
-            (vp, pms2), gp = jax.value_and_grad(lambda q: r.model.loss(q, pms, b_pad, hp_pad, key, t),
+            (vp, pms2), gp = jax.value_and_grad(lambda q: f.loss(q, pms, b_pad, hp_pad, key, t, extent),
                                                 has_aux=True)(pp)
             gp = layout.mask(gp, 0, extent)
             if r.has_state:

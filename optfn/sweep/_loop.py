@@ -73,7 +73,7 @@ class Loop:
         r = self.runner
         if r.evaluate is None:
             return fallback
-        metric = self._timed("eval", lambda: r.programs.eval(b.layout, self.mesh, b.carry, b.numeric, b.keys,
+        metric = self._timed("eval", lambda: r.programs.eval(b.layout, self.mesh, b.carry, b.numeric, b.extent, b.keys,
                                                                           self.eval_data))
         return _mesh.to_host(metric).astype(np.float64)
 

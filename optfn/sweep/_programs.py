@@ -8,13 +8,16 @@ structure compiles each program once for the whole sweep (halving rungs, zoomed 
 and ``confirm`` included). With a persistent cache directory (``use_cache``), a second
 process loads them from disk instead of compiling.
 
-* ``init(keys, numeric, shared_key, data) -> (carry, loss0)``: parameters, model and
-  optimizer state, and the training loss of the untouched parameters at step 0.
-* ``chunk(carry, numeric, keys, steps, shared_key, data) -> (carry, losses)``:
+A program trains one *layout* (``_structure.Layout``): one structure, or several padded
+to the largest (``extent`` says each row's own member and sizes).
+
+* ``init(keys, numeric, extent, shared_key, data) -> (carry, loss0)``: parameters, model
+  and optimizer state, and the training loss of the untouched parameters at step 0.
+* ``chunk(carry, numeric, extent, keys, steps, shared_key, data) -> (carry, losses)``:
   ``chunk_steps`` optimizer steps in one ``lax.scan``; ``steps`` is each row's own step
   counter. With shared batches the batch is built once per step outside ``vmap``, so the
   whole block's first layer is one GEMM.
-* ``eval(carry, numeric, keys, eval_data) -> metric``.
+* ``eval(carry, numeric, extent, keys, eval_data) -> metric``.
 
 The three compile side by side in threads (``prepare``): XLA compiles outside the GIL.
 """
@@ -22,6 +25,7 @@ The three compile side by side in threads (``prepare``): XLA compiles outside th
 import concurrent.futures
 import os
 import time
+import typing
 from typing import Callable, Optional
 
 import jax
@@ -45,6 +49,20 @@ def use_cache(cache_dir: str) -> None:
     jax.config.update("jax_compilation_cache_dir", os.path.abspath(cache_dir))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+class _RowFns(typing.NamedTuple):
+    """One row's functions of a layout (``Programs._row_fns``); the probe uses them too."""
+
+    hp_of: Callable
+    plan: Callable
+    batch: Callable
+    loss: Callable
+    start: Callable
+    loss0: Callable
+    step: Callable
+    own_step: Callable
+    evaluate: Callable
 
 
 def _signature(args) -> tuple:
@@ -75,14 +93,30 @@ class Programs:
 
     def _row_fns(self, layout):
         r, static = self.runner, layout.static
-
-        def hp_of(numeric):
-            return {**static, **numeric}
-
         feed = r.feed
+        rows = feed.size(static) if layout.batch_sizes else None
 
-        def batch(stream, step, data, plan=None, first=None):
-            return feed.batch(stream, step, static, data, plan, first)
+        def hp_of(numeric, extent=None):
+            if layout.batch_sizes is None:
+                return {**static, **numeric}
+            return {**static, **numeric, "batch_size": layout.batch_size(extent)}  # the row's own, traced
+
+        def plan(stream, first, n, extent):
+            return feed.plan(stream, first, n, static, layout.batch_size(extent))
+
+        def batch(stream, step, data, plan=None, first=None, extent=None):
+            return feed.batch(stream, step, static, data, plan, first, layout.batch_size(extent))
+
+        def loss(params, mstate, b, hp, key, t, extent):
+            if layout.batch_sizes is None:
+                return r.model.loss(params, mstate, b, hp, key, t)
+            # a program shared by batch sizes: the mean of the per-example losses over the
+            # row's own leading rows, which is its loss for a loss that is a mean over examples
+            one = jax.vmap(lambda ex: r.model.loss(params, mstate, jax.tree.map(lambda a: a[None], ex), hp, key, t)[0])
+            size = layout.batch_size(extent)
+            per = one(b)
+            own = jnp.arange(rows) < size
+            return jnp.sum(jnp.where(own, per, jnp.zeros_like(per))) / size.astype(per.dtype), mstate
 
         def start(key, numeric, member=None):
             # the trial's own init at its own size (a member's static), zero-padded
@@ -91,18 +125,18 @@ class Programs:
             params, mstate = out if r.has_state else (out, None)
             return layout.pad((params, mstate, r.optimizer(hp).init(params)))
 
-        def loss0(carry, key, numeric, shared_key, data):
+        def loss0(carry, key, numeric, extent, shared_key, data):
             params, mstate, _ = carry
             stream, zero = (shared_key if r.shared_batches else jax.random.fold_in(key, 1)), jnp.int32(0)
-            b = batch(stream, zero, data, feed.plan(stream, zero, 1, static), zero)
-            return r.model.loss(params, mstate, b, hp_of(numeric), key, zero)[0]
+            b = batch(stream, zero, data, plan(stream, zero, 1, extent), zero, extent)
+            return loss(params, mstate, b, hp_of(numeric, extent), key, zero, extent)[0]
 
         def step(carry, numeric, extent, key, t, b):
             # key and t: the row's key and step, for a loss that takes key= (dropout)
-            hp = hp_of(numeric)
+            hp = hp_of(numeric, extent)
             params, mstate, ostate = carry
             (value, mstate), grads = jax.value_and_grad(
-                lambda p: r.model.loss(p, mstate, b, hp, key, t), has_aux=True)(params)
+                lambda p: loss(p, mstate, b, hp, key, t, extent), has_aux=True)(params)
             # padded entries (another member's sizes) take no gradient, update or statistics
             grads = layout.mask(grads, 0, extent)
             updates, ostate = r.optimizer(hp).update(grads, ostate, params)
@@ -111,49 +145,51 @@ class Programs:
             return (apply_updates(params, updates), mstate, ostate), value
 
         def own_step(carry, numeric, extent, key, t, data, plan, first):
-            return step(carry, numeric, extent, key, t, batch(jax.random.fold_in(key, 1), t, data, plan, first))
+            return step(carry, numeric, extent, key, t,
+                        batch(jax.random.fold_in(key, 1), t, data, plan, first, extent))
 
-        def evaluate(carry, numeric, key, eval_data):
+        def evaluate(carry, numeric, extent, key, eval_data):
             params, mstate, _ = carry
-            return r.model.evaluate(params, mstate, eval_data, hp_of(numeric), key)
+            return r.model.evaluate(params, mstate, eval_data, hp_of(numeric, extent), key)
 
-        return start, loss0, step, own_step, evaluate, batch
+        return _RowFns(hp_of, plan, batch, loss, start, loss0, step, own_step, evaluate)
 
     # -- one block -----------------------------------------------------------------------
 
     def _block_fns(self, layout):
-        r, static = self.runner, layout.static
-        start, loss0, step, own_step, evaluate, batch = self._row_fns(layout)
+        r = self.runner
+        f = self._row_fns(layout)
 
         def block_init(keys, numeric, extent, shared_key, data):
             if layout.padded_members:
                 # one branch per member; a scan over rows runs only each row's own branch
                 # (under vmap a switch would run every branch for every row)
-                branches = [lambda k, n, m=m: start(k, n, m) for m in layout.members]
+                branches = [lambda k, n, m=m: f.start(k, n, m) for m in layout.members]
                 carry = jax.lax.map(lambda a: jax.lax.switch(a[2][0], branches, a[0], a[1]), (keys, numeric, extent))
             else:
-                carry = jax.vmap(start)(keys, numeric)
-            return carry, jax.vmap(loss0, in_axes=(0, 0, 0, None, None))(carry, keys, numeric, shared_key, data)
+                carry = jax.vmap(f.start)(keys, numeric)
+            loss0 = jax.vmap(f.loss0, in_axes=(0, 0, 0, 0, None, None))(carry, keys, numeric, extent, shared_key, data)
+            return carry, loss0
 
         def block_chunk(carry, numeric, extent, keys, steps, shared_key, data):
             n, shared = r.chunk_steps, r.feed.shared(r.shared_batches)
-            if shared:  # the epochs' permutations this chunk spans, drawn once
-                plan = r.feed.plan(shared_key, steps[0], n, static)
+            if shared:  # the epochs' permutations this chunk spans, drawn once (one batch size)
+                plan = f.plan(shared_key, steps[0], n, None)
             else:
-                plan = jax.vmap(lambda k, s: r.feed.plan(jax.random.fold_in(k, 1), s, n, static))(keys, steps)
+                plan = jax.vmap(lambda k, s, e: f.plan(jax.random.fold_in(k, 1), s, n, e))(keys, steps, extent)
 
             def body(c, t):
                 if shared:  # one batch for every row: an operand shared by the block
-                    b = batch(shared_key, steps[0] + t, data, plan, steps[0])
-                    return jax.vmap(step, in_axes=(0, 0, 0, 0, 0, None))(c, numeric, extent, keys, steps + t, b)
-                return jax.vmap(own_step, in_axes=(0, 0, 0, 0, 0, None, 0, 0))(
+                    b = f.batch(shared_key, steps[0] + t, data, plan, steps[0])
+                    return jax.vmap(f.step, in_axes=(0, 0, 0, 0, 0, None))(c, numeric, extent, keys, steps + t, b)
+                return jax.vmap(f.own_step, in_axes=(0, 0, 0, 0, 0, None, 0, 0))(
                     c, numeric, extent, keys, steps + t, data, plan, steps)
 
             carry, losses = jax.lax.scan(body, carry, jnp.arange(r.chunk_steps, dtype=jnp.int32))
             return carry, losses.T
 
-        def block_eval(carry, numeric, keys, eval_data):
-            return jax.vmap(evaluate, in_axes=(0, 0, 0, None))(carry, numeric, keys, eval_data)
+        def block_eval(carry, numeric, extent, keys, eval_data):
+            return jax.vmap(f.evaluate, in_axes=(0, 0, 0, 0, None))(carry, numeric, extent, keys, eval_data)
 
         return block_init, block_chunk, block_eval
 
@@ -166,7 +202,7 @@ class Programs:
 
     _SPECS = {"init": ((True, True, True, False, False), False),
               "chunk": ((True, True, True, True, True, False, False), True),
-              "eval": ((True, True, True, False), False)}
+              "eval": ((True, True, True, True, False), False)}
 
     def _key(self, kind, layout, mesh, args):
         return (kind, layout.key if kind == "init" else layout.program_key, mesh, _signature(args))
@@ -204,7 +240,7 @@ class Programs:
         wanted = {"init": (keys, numeric, extent, shared_key, data),
                   "chunk": (carry, numeric, extent, keys, steps, shared_key, data)}
         if self.runner.evaluate is not None:
-            wanted["eval"] = (carry, numeric, keys, eval_data)
+            wanted["eval"] = (carry, numeric, extent, keys, eval_data)
         todo = {kind: args for kind, args in wanted.items() if self._key(kind, layout, mesh, args) not in self._compiled}
         if not todo:
             return
@@ -247,8 +283,8 @@ class Programs:
         args = (carry, numeric, extent, keys, steps, shared_key, data)
         return self._get("chunk", layout, mesh, args)(*args)
 
-    def eval(self, layout, mesh, carry, numeric, keys, eval_data):
-        args = (carry, numeric, keys, eval_data)
+    def eval(self, layout, mesh, carry, numeric, extent, keys, eval_data):
+        args = (carry, numeric, extent, keys, eval_data)
         return self._get("eval", layout, mesh, args)(*args)
 
     def eval_shape_init(self, layout, keys, numeric, extent, shared_key, data):

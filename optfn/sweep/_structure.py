@@ -11,6 +11,11 @@ value (``Layout.static``):
 * at every step its gradients, updates and new model state are masked to that block
   (``mask``), so padded entries stay exactly zero through every optimizer update.
 
+Members may also differ in ``batch_size`` (``batch_sizes``): each row then draws its own
+epochs' batches of its own size, in the leading rows of a batch of the largest size,
+and its loss is the mean of the per-example losses over those rows (exact for a loss
+that is a mean over examples; the probe checks it).
+
 With zeros in the padded entries, a padded hidden unit contributes nothing to the
 forward pass and receives no gradient, so for models and optimizers that act
 elementwise on a padded axis each trial computes what it computes alone (up to float32
@@ -84,6 +89,9 @@ class Layout:
 
     def __init__(self, members, static: dict, specs, padded: CarrySpec):
         self.members, self.static, self.specs, self.padded = tuple(members), dict(static), tuple(specs), padded
+        sizes = [m.get("batch_size") for m in self.members]
+        # members of several batch sizes: each row's own, traced; the batch has the largest's rows
+        self.batch_sizes = tuple(sizes) if len(set(sizes)) > 1 else None
         shapes = [s.shapes for s in self.specs]
         self.axes = tuple((i, a) for i, p in enumerate(padded.shapes) for a in range(len(p))
                           if any(s[i][a] != p[a] for s in shapes))
@@ -108,7 +116,7 @@ class Layout:
     def program_key(self) -> tuple:
         """Names the ``chunk`` and ``eval`` programs: they depend on the members only
         through the varying axes (the extents are an argument)."""
-        return structure_key(self.static), self.axes
+        return structure_key(self.static), self.axes, self.batch_sizes
 
     def index(self, static: dict) -> int:
         return self._member[structure_key(static)]
@@ -121,6 +129,10 @@ class Layout:
         return {"static": self.static, "members": list(self.members)}
 
     # -- traced: inside the programs --------------------------------------------------
+
+    def batch_size(self, extent):
+        """The row's own batch size (traced), or ``None`` where every member has the same."""
+        return None if self.batch_sizes is None else jnp.asarray(self.batch_sizes, jnp.int32)[extent[0]]
 
     def pad(self, carry):
         """One member's carry, zero-padded to the layout's shapes (leading blocks)."""
@@ -160,7 +172,7 @@ class _Unpadded(Layout):
 
     def __init__(self, static: dict):
         self.members, self.static, self.specs, self.padded = (dict(static),), dict(static), (None,), None
-        self.axes, self.extents = (), np.zeros((1, 1), np.int32)
+        self.axes, self.extents, self.batch_sizes = (), np.zeros((1, 1), np.int32), None
         self._member = {structure_key(static): 0}
 
     def pad(self, carry):
