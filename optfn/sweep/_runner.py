@@ -1,6 +1,7 @@
 """Train many trials as fixed-width ``jit(vmap(scan))`` programs, driven by a strategy."""
 
 import numbers
+import time
 from typing import Any, Callable, Optional
 
 import jax
@@ -323,6 +324,7 @@ class Runner:
                              "pass Runner(width=...) accordingly.")
         store = _checkpoint.open_store(fn, checkpoint) if checkpoint is not None else None
         saved = store.meta() if store is not None else None
+        planned = (0.0, 0.0)  # compile and other seconds of the structure plan made here
         if saved is not None and not resume:
             store.close()
             raise _checkpoint.CheckpointError(
@@ -332,8 +334,10 @@ class Runner:
         if saved is not None and "layouts" in saved:  # the programs it was trained in, not a new plan
             layouts = _buckets.layouts_from(self, space, samples, saved["layouts"])
         else:
+            compiled, t0 = self.programs.seconds, time.perf_counter()
             plan = self._plan(space, samples, seeds, strategy, mesh)
             layouts = plan.layouts
+            planned = (self.programs.seconds - compiled, time.perf_counter() - t0 - (self.programs.seconds - compiled))
         programs = list({lay.key: lay for lay in layouts.values()}.values())
         if self.width is None and shards not in self._widths:  # chosen once, so later runs reuse programs
             final = getattr(strategy, "final_alive", None)  # optional for a strategy of one's own
@@ -352,8 +356,12 @@ class Runner:
             _prepare(strategy, space, samples, layouts)
         if saved is not None:
             loop.restore(saved, store, settings)
+            loop.timings["plan"] = loop.timings.get("plan", 0.0)
         else:
             loop.state = strategy.init(n, self.steps, self.chunk_steps, self.goal)
+            # the plan's compilation is the run's (its programs are the run's), the rest apart
+            loop.timings["compile"] += planned[0]
+            loop.timings["plan"] = planned[1]
         bar = Progress(progress, self.steps // self.chunk_steps - loop.chunks, self.goal)
         self.programs.on_compile = bar.compiling
         try:
