@@ -260,7 +260,7 @@ def _sweep(args, out) -> SweepResult:
     _write_csv(os.path.join(out, "results.csv"), result)
     t = result.timings
     print(f"{len(result)} trials, {result.trial_steps} trial-steps on {len(devices)} device(s); "
-          f"compile {t['compile']:.1f} s, train {t['train']:.1f} s, eval {t['eval']:.1f} s; "
+          f"compile {t['compile']:.1f} s, train and evaluate {t['train']:.1f} s; "
           f"results in {out}/results.json and results.csv; the best model in {out}/best_model.npz "
           f"(optfn.sweep.load_params)")
     if not args.no_plot:

@@ -56,14 +56,14 @@ def alone():
     runner = _runner(padding=None)
     result = runner.run(SPACE, TRIALS, seed=0)
     assert len({t["hyperparams"]["hidden"] for t in result.trials}) == 3
-    assert runner.compile_counts == {"init": 3, "chunk": 3, "eval": 3}
+    assert runner.compile_counts == {"init": 3, "chunk": 3}
     return result
 
 
 def test_padded_trials_equal_the_same_trials_trained_alone(alone):
     runner = _runner(padding=1)
     result = runner.run(SPACE, TRIALS, seed=0)
-    assert runner.compile_counts == {"init": 1, "chunk": 1, "eval": 1}  # one program for every width
+    assert runner.compile_counts == {"init": 1, "chunk": 1}  # one program for every width
     _same_trials(alone, result)
     assert result.params(alone.trials[0]["id"])["w1"].shape == (4, alone.trials[0]["hyperparams"]["hidden"])
 
@@ -95,7 +95,7 @@ def test_each_bucket_compiles_once_and_resumes_exactly(tmp_path):
     plan = runner.plan(SPACE, TRIALS, seed=0)
     assert len(plan.programs) == 2 and sorted(len(p.members) for p in plan.programs) == [1, 2]
     whole = runner.run(SPACE, TRIALS, seed=0)
-    assert runner.compile_counts == {"init": 2, "chunk": 2, "eval": 2}
+    assert runner.compile_counts == {"init": 2, "chunk": 2}
 
     def stop_once(info):
         if info["step"] == 10 and not (tmp_path / "stopped").exists():
@@ -106,7 +106,7 @@ def test_each_bucket_compiles_once_and_resumes_exactly(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         runner.run(SPACE, TRIALS, seed=0, checkpoint=path, callback=stop_once)
     resumed = runner.run(SPACE, TRIALS, seed=0, checkpoint=path, resume=True)
-    assert runner.compile_counts == {"init": 2, "chunk": 2, "eval": 2}  # the same programs, nothing new
+    assert runner.compile_counts == {"init": 2, "chunk": 2}  # the same programs, nothing new
     for a, b in zip(whole.trials, resumed.trials):
         assert a["history"] == b["history"]  # the same programs: bit for bit
     for t in whole.trials:
@@ -162,7 +162,7 @@ def test_auto_plan_is_shown_before_anything_trains():
     assert plan.estimate["estimated_s"] <= plan.estimate["unpadded_s"]
     before = runner.compile_counts
     runner.run(SPACE, TRIALS, seed=0)  # uses this plan: its measured programs are not compiled again
-    assert sum(runner.compile_counts.values()) - sum(before.values()) == 3 * (len(plan.programs) - 1)
+    assert sum(runner.compile_counts.values()) - sum(before.values()) == 2 * (len(plan.programs) - 1)
 
 
 def test_the_cheapest_cut_is_found():
@@ -228,7 +228,7 @@ def test_batch_sizes_share_a_program_exactly_with_per_epoch_schedules():
     plan = shared.plan(space, trials)
     assert plan.size_dims == ["batch_size"] and len(plan.programs) == 1
     result = shared.run(space, trials)
-    assert shared.compile_counts == {"init": 1, "chunk": 1, "eval": 1}
+    assert shared.compile_counts == {"init": 1, "chunk": 1}
     _same_trials(make(None).run(space, trials), result)
 
 

@@ -3,10 +3,13 @@
 Sample on the right scale (``log_uniform`` for learning rates, ``one_minus_log_uniform``
 for betas), randomly rather than on a grid; train every trial together with ``Runner``;
 zoom in around the best (``Space.zoom``) and stop bad trials early (``halving=``, or any
-``Strategy``); train several replicas per configuration (``seeds=``) and confirm the
+``Strategy``); structures that differ only in array sizes (hidden units, batch sizes)
+share programs padded with zeros, exactly (``Runner(padding=)``, ``Runner.plan``); train several replicas per configuration (``seeds=``) and confirm the
 winners with fresh seeds (``Runner.confirm``).
 """
 
+from ._buckets import PaddingWarning as PaddingWarning
+from ._buckets import StructurePlan as StructurePlan
 from ._checkpoint import CheckpointError as CheckpointError
 from ._coarse_to_fine import coarse_to_fine as coarse_to_fine
 from ._halving import SuccessiveHalving as SuccessiveHalving

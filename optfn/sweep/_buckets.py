@@ -29,7 +29,6 @@
 
 import numbers
 import warnings
-from typing import Optional
 
 import jax
 import jax.numpy as jnp

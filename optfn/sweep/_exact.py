@@ -55,7 +55,7 @@ def probe(runner, layout, member: int, numeric: dict, data) -> Optional[str]:
     what differs first (e.g. ``"the gradient of ['ln']['scale']"``). One small program,
     compiled and run once."""
     r = runner
-    static, own_static = layout.static, layout.members[member]
+    own_static = layout.members[member]
     f = r.programs._row_fns(layout)  # the padded side is computed as the programs compute it
     extent = jnp.asarray(layout.extents[member])
     n_params = layout.padded.n_params

@@ -14,6 +14,7 @@ Status rules, applied to each trial after every evaluation:
 * ``"ok"`` otherwise. A configuration is ``"ok"`` only when all its replicas are.
 """
 
+import dataclasses
 import math
 from typing import NamedTuple, Sequence
 
@@ -29,6 +30,20 @@ class Report(NamedTuple):
     step: int  # steps trained so far
     metric: float  # mean over the configuration's replicas
     status: str  # "ok", "nan" or "diverged"
+
+
+@dataclasses.dataclass(frozen=True)
+class Copy:
+    """One entry of a trial's lineage: after ``step`` steps it took configuration
+    ``source``'s weights and trains on with ``hyperparams`` (the source's sizes included)."""
+
+    step: int
+    source: int
+    hyperparams: dict
+
+    @classmethod
+    def from_json(cls, entry) -> "Copy":
+        return cls(**entry) if isinstance(entry, dict) else cls(*entry)  # a list in older checkpoints
 
 
 def rank(reports: Sequence[Report], goal: str) -> list:
@@ -68,7 +83,7 @@ class Ledger:
         self.loss0 = [None] * n
         self.stopped = [None] * n  # steps trained when the trial stopped; None while it runs
         self.trial_steps = 0
-        self.lineage = [[] for _ in range(n)]  # [step, source configuration, hyperparameters] per clone
+        self.lineage = [[] for _ in range(n)]  # a Copy per clone
 
     def trials_of(self, config: int) -> range:
         return range(config * self.seeds, (config + 1) * self.seeds)
@@ -108,7 +123,7 @@ class Ledger:
         ``hyperparams``: its status and step-0 loss (the divergence reference) become the
         source's, and the copy joins its lineage."""
         self.status[dst], self.loss0[dst] = self.status[src], self.loss0[src]
-        self.lineage[dst].append([int(step), int(source_config), dict(hyperparams)])
+        self.lineage[dst].append(Copy(int(step), int(source_config), dict(hyperparams)))
 
     def stop(self, config: int, step: int) -> None:
         for t in self.trials_of(config):
@@ -117,13 +132,15 @@ class Ledger:
 
     def state(self) -> dict:
         """Plain data for a checkpoint."""
-        return {k: getattr(self, k) for k in ("history", "status", "loss0", "stopped", "trial_steps", "lineage")}
+        out = {k: getattr(self, k) for k in ("history", "status", "loss0", "stopped", "trial_steps")}
+        return {**out, "lineage": [[dataclasses.asdict(c) for c in copies] for copies in self.lineage]}
 
     @classmethod
     def from_state(cls, configs: int, seeds: int, diverge_factor: float, state: dict) -> "Ledger":
         ledger = cls(configs, seeds, diverge_factor)
         for k, v in state.items():
             setattr(ledger, k, v)
+        ledger.lineage = [[Copy.from_json(c) for c in copies] for copies in ledger.lineage]
         return ledger
 
     def configuration(self, config: int) -> dict:

@@ -2,8 +2,9 @@
 
 The runner drives it (ask the strategy, ``apply`` the plan, ``train_chunk``, tell);
 this module executes: starting configurations (``init`` and the step-0 evaluation),
-repacking survivors, training and evaluating every block, timing compile, train and
-evaluation apart, and saving or restoring the whole state.
+repacking survivors, training and evaluating every block (one dispatch each: the
+evaluation is inside the programs), timing compilation and training apart, and saving or
+restoring the whole state.
 """
 
 import json
@@ -31,7 +32,7 @@ class Loop:
         self.ledger = Ledger(len(samples), seeds, runner.diverge_factor)
         self.blocks, self.running, self.state, self.chunks = [], [], None, 0
         self.final, self.keep = {}, None  # trial -> (params, model state) on the host; how many configs to keep
-        self.timings = {"compile": 0.0, "train": 0.0, "eval": 0.0}
+        self.timings = {"compile": 0.0, "train": 0.0}  # the evaluations run inside the programs
         self.feeder = None  # the data argument of each chunk (``open_data``)
         self.eval_data = _mesh.replicate(runner.eval_data, mesh)
         self.shared_key = _mesh.replicate(jax.random.fold_in(train_root, _SHARED), mesh)
@@ -69,13 +70,9 @@ class Loop:
         self.timings[kind] += time.perf_counter() - t0 - spent
         return out
 
-    def _evaluate(self, b, fallback):
-        r = self.runner
-        if r.evaluate is None:
-            return fallback
-        metric = self._timed("eval", lambda: r.programs.eval(b.layout, self.mesh, b.carry, b.numeric, b.extent, b.keys,
-                                                                          self.eval_data))
-        return _mesh.to_host(metric).astype(np.float64)
+    def _metric(self, metric, fallback):
+        """The block's metrics on the host: ``evaluate``'s, or ``fallback`` without one."""
+        return fallback if metric is None else _mesh.to_host(metric).astype(np.float64)
 
     # -- applying a plan ---------------------------------------------------------------
 
@@ -145,8 +142,8 @@ class Loop:
     def structure(self, trial: int) -> dict:
         """A trial's structural values now: its sample's, or a PBT source's it took on."""
         static = self.space.static(self.samples[trial // self.seeds])
-        for _, _, hp in self.ledger.lineage[trial]:
-            static.update({k: v for k, v in hp.items() if k in static})
+        for copy in self.ledger.lineage[trial]:
+            static.update({k: v for k, v in copy.hyperparams.items() if k in static})
         return static
 
     def _start(self, configs) -> None:
@@ -164,10 +161,10 @@ class Loop:
             for b in _blocks.new(layout, trials, numeric, extent, pairs, self.train_root, self.width, self.mesh):
                 self._timed("train", lambda: r.programs.prepare(
                     b.layout, self.mesh, b.keys, b.numeric, b.extent, self.shared_key, self.data, self.eval_data))
-                b.carry, loss0 = self._timed("train", lambda: r.programs.init(
-                    b.layout, self.mesh, b.keys, b.numeric, b.extent, self.shared_key, self.data))
+                b.carry, loss0, metric0 = self._timed("train", lambda: r.programs.init(
+                    b.layout, self.mesh, b.keys, b.numeric, b.extent, self.shared_key, self.data, self.eval_data))
                 loss0 = _mesh.to_host(loss0).astype(np.float64)
-                metric0 = self._evaluate(b, loss0)
+                metric0 = self._metric(metric0, loss0)
                 for j, t in enumerate(b.trials):
                     self.ledger.record(int(t), 0, loss0[j:j + 1], float(metric0[j]))
                 self.blocks.append(b)
@@ -183,10 +180,11 @@ class Loop:
                 raise RuntimeError("Runner: shared_batches needs every row of a block at the same step; the "
                                    "strategy started trials at different steps in one block.")
             steps = _mesh.place(b.steps.astype(np.int32), self.mesh)
-            b.carry, losses = self._timed("train", lambda: r.programs.chunk(
-                b.layout, self.mesh, b.carry, b.numeric, b.extent, b.keys, steps, self.shared_key, self.data))
+            b.carry, losses, metric = self._timed("train", lambda: r.programs.chunk(
+                b.layout, self.mesh, b.carry, b.numeric, b.extent, b.keys, steps, self.shared_key, self.data,
+                self.eval_data))
             losses = _mesh.to_host(losses).astype(np.float64)
-            metric = self._evaluate(b, losses.mean(1))
+            metric = self._metric(metric, losses.mean(1))
             b.steps = b.steps + r.chunk_steps
             for j, t in enumerate(b.trials):
                 self.ledger.record(int(t), int(b.steps[j]), losses[j], float(metric[j]))
@@ -207,7 +205,8 @@ class Loop:
             lineage = self.ledger.lineage[c * self.seeds]
             if lineage:  # the configuration's weights were replaced during training (PBT)
                 config["lineage"] = [{"step": 0, "from": None, "hyperparams": dict(self.samples[c])}] + [
-                    {"step": step, "from": src, "hyperparams": {**self.samples[c], **hp}} for step, src, hp in lineage]
+                    {"step": copy.step, "from": copy.source, "hyperparams": {**self.samples[c], **copy.hyperparams}}
+                    for copy in lineage]
         kept = {t["id"] for t in result.top(len(configs) if self.keep is None else self.keep)}
         result.models = {(self.start_id + t // self.seeds, t % self.seeds): (v if self.runner.has_state else v[0])
                          for t, v in self.final.items() if self.start_id + t // self.seeds in kept}

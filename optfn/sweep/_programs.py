@@ -1,4 +1,4 @@
-"""The compiled programs of a sweep: one ``init``, ``chunk`` and ``eval`` per structure.
+"""The compiled programs of a sweep: one ``init`` and one ``chunk`` per structure.
 
 Every program works on a *block* of ``width`` trials (rows): ``jit(vmap(...))``, or
 ``jit(shard_map(vmap(...)))`` over a mesh's ``"trials"`` axis. Programs are compiled
@@ -11,15 +11,18 @@ process loads them from disk instead of compiling.
 A program trains one *layout* (``_structure.Layout``): one structure, or several padded
 to the largest (``extent`` says each row's own member and sizes).
 
-* ``init(keys, numeric, extent, shared_key, data) -> (carry, loss0)``: parameters, model
-  and optimizer state, and the training loss of the untouched parameters at step 0.
-* ``chunk(carry, numeric, extent, keys, steps, shared_key, data) -> (carry, losses)``:
-  ``chunk_steps`` optimizer steps in one ``lax.scan``; ``steps`` is each row's own step
-  counter. With shared batches the batch is built once per step outside ``vmap``, so the
-  whole block's first layer is one GEMM.
-* ``eval(carry, numeric, extent, keys, eval_data) -> metric``.
+* ``init(keys, numeric, extent, shared_key, data, eval_data) -> (carry, loss0, metric0)``:
+  parameters, model and optimizer state, the training loss of the untouched parameters
+  at step 0, and their metric (``None`` without ``evaluate``).
+* ``chunk(carry, numeric, extent, keys, steps, shared_key, data, eval_data) -> (carry,
+  losses, metric)``: ``chunk_steps`` optimizer steps in one ``lax.scan``, then the
+  evaluation of the new params; ``steps`` is each row's own step counter. With shared
+  batches the batch is built once per step outside ``vmap``, so the whole block's first
+  layer is one GEMM.
 
-The three compile side by side in threads (``prepare``): XLA compiles outside the GIL.
+The evaluation lives inside both programs, so a structure compiles two programs, not
+three, and a chunk is one dispatch. The two compile side by side in threads
+(``prepare``): XLA compiles outside the GIL.
 """
 
 import concurrent.futures
@@ -75,8 +78,8 @@ def _signature(args) -> tuple:
 class Programs:
     """Builds, compiles (ahead of time, timed) and caches the block programs of a runner.
 
-    ``counts`` maps ``"init"``, ``"chunk"`` and ``"eval"`` to how many programs of that
-    kind were compiled; ``seconds`` is the time spent compiling.
+    ``counts`` maps ``"init"`` and ``"chunk"`` to how many programs of that kind were
+    compiled; ``seconds`` is the time spent compiling.
     ``on_compile(kind, started)`` is called around every compilation (the progress bar
     shows it as its own phase).
     """
@@ -84,7 +87,7 @@ class Programs:
     def __init__(self, runner):
         self.runner = runner
         self._compiled = {}
-        self.counts = {"init": 0, "chunk": 0, "eval": 0}
+        self.counts = {"init": 0, "chunk": 0}
         self.seconds = 0.0
         self.compile_seconds = {}  # program key -> seconds its compilation took (wall, beside the others)
         self.on_compile: Optional[Callable] = None
@@ -160,7 +163,12 @@ class Programs:
         r = self.runner
         f = self._row_fns(layout)
 
-        def block_init(keys, numeric, extent, shared_key, data):
+        def metric(carry, numeric, extent, keys, eval_data):
+            if r.evaluate is None:
+                return None
+            return jax.vmap(f.evaluate, in_axes=(0, 0, 0, 0, None))(carry, numeric, extent, keys, eval_data)
+
+        def block_init(keys, numeric, extent, shared_key, data, eval_data):
             if layout.padded_members:
                 # one branch per member; a scan over rows runs only each row's own branch
                 # (under vmap a switch would run every branch for every row)
@@ -169,9 +177,9 @@ class Programs:
             else:
                 carry = jax.vmap(f.start)(keys, numeric)
             loss0 = jax.vmap(f.loss0, in_axes=(0, 0, 0, 0, None, None))(carry, keys, numeric, extent, shared_key, data)
-            return carry, loss0
+            return carry, loss0, metric(carry, numeric, extent, keys, eval_data)
 
-        def block_chunk(carry, numeric, extent, keys, steps, shared_key, data):
+        def block_chunk(carry, numeric, extent, keys, steps, shared_key, data, eval_data):
             n, shared = r.chunk_steps, r.feed.shared(r.shared_batches)
             if shared:  # the epochs' permutations this chunk spans, drawn once (one batch size)
                 plan = f.plan(shared_key, steps[0], n, None)
@@ -186,12 +194,9 @@ class Programs:
                     c, numeric, extent, keys, steps + t, data, plan, steps)
 
             carry, losses = jax.lax.scan(body, carry, jnp.arange(r.chunk_steps, dtype=jnp.int32))
-            return carry, losses.T
+            return carry, losses.T, metric(carry, numeric, extent, keys, eval_data)
 
-        def block_eval(carry, numeric, extent, keys, eval_data):
-            return jax.vmap(f.evaluate, in_axes=(0, 0, 0, 0, None))(carry, numeric, extent, keys, eval_data)
-
-        return block_init, block_chunk, block_eval
+        return block_init, block_chunk
 
     def _wrap(self, fn, per_row: tuple, donate: bool, mesh):
         if mesh is not None:
@@ -200,15 +205,14 @@ class Programs:
             fn = jax.shard_map(fn, mesh=mesh, in_specs=specs, out_specs=P(_mesh.TRIALS))
         return jax.jit(fn, donate_argnums=(0,) if donate else ())
 
-    _SPECS = {"init": ((True, True, True, False, False), False),
-              "chunk": ((True, True, True, True, True, False, False), True),
-              "eval": ((True, True, True, True, False), False)}
+    _SPECS = {"init": ((True, True, True, False, False, False), False),
+              "chunk": ((True, True, True, True, True, False, False, False), True)}
 
     def _key(self, kind, layout, mesh, args):
         return (kind, layout.key if kind == "init" else layout.program_key, mesh, _signature(args))
 
     def _lower(self, kind: str, layout, mesh, args: tuple):
-        fn = dict(zip(("init", "chunk", "eval"), self._block_fns(layout)))[kind]
+        fn = dict(zip(("init", "chunk"), self._block_fns(layout)))[kind]
         per_row, donate = self._SPECS[kind]
         return self._wrap(fn, per_row, donate, mesh).lower(*args)
 
@@ -225,11 +229,11 @@ class Programs:
         return lowered.compile()
 
     def prepare(self, layout, mesh, keys, numeric, extent, shared_key, data, eval_data) -> None:
-        """Compile a layout's ``init``, ``chunk`` and ``eval`` programs side by side.
+        """Compile a layout's ``init`` and ``chunk`` programs side by side.
 
-        XLA compiles outside the GIL, so the three compilations run in parallel threads
-        (on a CPU sweep compilation is most of the wall time). The chunk and eval programs
-        are lowered from the shapes ``init`` will produce.
+        XLA compiles outside the GIL, so the compilations run in parallel threads (on a
+        CPU sweep compilation is most of the wall time). The chunk program is lowered
+        from the shapes ``init`` will produce.
         """
         carry = self.eval_shape_init(layout, keys, numeric, extent, shared_key, data)
         rows = keys.shape[0]
@@ -237,10 +241,8 @@ class Programs:
             sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(_mesh.TRIALS))
             carry = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), carry)
         steps = jax.ShapeDtypeStruct((rows,), jnp.int32, sharding=sharding if mesh is not None else None)
-        wanted = {"init": (keys, numeric, extent, shared_key, data),
-                  "chunk": (carry, numeric, extent, keys, steps, shared_key, data)}
-        if self.runner.evaluate is not None:
-            wanted["eval"] = (carry, numeric, extent, keys, eval_data)
+        wanted = {"init": (keys, numeric, extent, shared_key, data, eval_data),
+                  "chunk": (carry, numeric, extent, keys, steps, shared_key, data, eval_data)}
         todo = {kind: args for kind, args in wanted.items() if self._key(kind, layout, mesh, args) not in self._compiled}
         if not todo:
             return
@@ -275,26 +277,22 @@ class Programs:
                 self.on_compile(kind, False)
         return exe
 
-    def init(self, layout, mesh, keys, numeric, extent, shared_key, data):
-        args = (keys, numeric, extent, shared_key, data)
+    def init(self, layout, mesh, keys, numeric, extent, shared_key, data, eval_data):
+        args = (keys, numeric, extent, shared_key, data, eval_data)
         return self._get("init", layout, mesh, args)(*args)
 
-    def chunk(self, layout, mesh, carry, numeric, extent, keys, steps, shared_key, data):
-        args = (carry, numeric, extent, keys, steps, shared_key, data)
+    def chunk(self, layout, mesh, carry, numeric, extent, keys, steps, shared_key, data, eval_data):
+        args = (carry, numeric, extent, keys, steps, shared_key, data, eval_data)
         return self._get("chunk", layout, mesh, args)(*args)
-
-    def eval(self, layout, mesh, carry, numeric, extent, keys, eval_data):
-        args = (carry, numeric, extent, keys, eval_data)
-        return self._get("eval", layout, mesh, args)(*args)
 
     def eval_shape_init(self, layout, keys, numeric, extent, shared_key, data):
         block_init = self._block_fns(layout)[0]
         # shapes only: sharded (Explicit) inputs outside shard_map would need sharding types
         args = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype),
-                            (keys, numeric, extent, shared_key, data))
+                            (keys, numeric, extent, shared_key, data, self.runner.eval_data))
         return jax.eval_shape(block_init, *args)[0]
 
-    def _abstract(self, layout, rows: int, dtypes: dict, data):
+    def _abstract(self, layout, rows: int, dtypes: dict, data):  # -> the chunk's arguments but data
         numeric = {k: jax.ShapeDtypeStruct((rows,), dtype) for k, dtype in dtypes.items()}
         keys = jax.ShapeDtypeStruct((rows, *jax.random.PRNGKey(0).shape), jnp.uint32)
         extent = jax.ShapeDtypeStruct((rows, 1 + len(layout.axes)), jnp.int32)
@@ -308,7 +306,7 @@ class Programs:
         ``dtypes`` maps each traced hyperparameter to its dtype."""
         block_chunk = self._block_fns(layout)[1]
         args = self._abstract(layout, rows, dtypes, data)
-        mem = jax.jit(block_chunk).lower(*args, data).compile().memory_analysis()
+        mem = jax.jit(block_chunk).lower(*args, data, self.runner.eval_data).compile().memory_analysis()
         return int(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes
                    - mem.alias_size_in_bytes)
 
@@ -323,7 +321,7 @@ class Programs:
         args = (zeros, _mesh.place({k: np.broadcast_to(v, (rows,)) for k, v in numeric.items()}, mesh),
                 _mesh.place(np.broadcast_to(layout.extents[-1], (rows, extent.shape[1])).copy(), mesh),
                 _mesh.place(np.zeros(keys.shape, np.uint32), mesh), _mesh.place(np.zeros(rows, np.int32), mesh),
-                _mesh.replicate(np.zeros(shared.shape, np.uint32), mesh), data)
+                _mesh.replicate(np.zeros(shared.shape, np.uint32), mesh), data, eval_data)
         self.prepare(layout, mesh, args[3], args[1], args[2], args[5], data, eval_data)
         exe = self._get("chunk", layout, mesh, args)
         t0 = time.perf_counter()

@@ -49,8 +49,9 @@ class SweepResult:
         trials: the configuration dicts, in id order.
         goal: ``"min"`` or ``"max"``: which way the metric improves.
         trial_steps: optimizer steps summed over trials and replicas (the compute used).
-        timings: seconds spent compiling, training and evaluating (``compile``,
-            ``train``, ``eval``).
+        timings: seconds spent compiling (``compile``), training and evaluating
+            (``train``: the evaluation runs inside the training programs), and planning
+            which structures share programs (``plan``: shape tracing and the padding probe).
         space: the ``Space`` the configurations came from (``Runner.confirm`` needs it).
         seeds: replicas per configuration.
         width: trials per compiled program in the run that produced it.

@@ -5,32 +5,23 @@ import time
 from typing import Any, Callable, Optional
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from . import _checkpoint, _mesh
-from ._data import Feed, leading
-from ._halving import SuccessiveHalving
+from . import _buckets, _mesh, _width
+from . import _run_setup as _setup
+from ._data import leading, make_source
 from ._loop import Loop as _Loop
 from ._model import ModelFns
-from . import _buckets
-from ._programs import Programs, use_cache
-from ._structure import Layout, structure_key
 from ._probe import check
+from ._programs import Programs, use_cache
 from ._progress import Progress
 from ._result import SweepResult
 from ._space import Space, root_key
 from ._strategy import RandomSearch
+from ._structure import Layout
 
 
-def _positive_int(fn, name, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{fn}: {name} must be a positive int, got {name}={value!r}.")
-    return int(value)
-
-
-def _round_up(n: int, multiple: int) -> int:
-    return -(-n // multiple) * multiple
+_positive_int = _setup.positive_int
 
 
 class Runner:
@@ -38,10 +29,11 @@ class Runner:
 
     Numeric hyperparameters (learning rate, betas, ...) are per-trial arrays under
     ``jax.vmap``; structural ones (``int_uniform``, ``choice``: hidden units, layers,
-    ``batch_size``) group trials, one set of programs per distinct value. Trials run in
+    ``batch_size``) group trials into programs: values that only change array sizes
+    share a program padded to the largest (``padding``), others get one each. Trials run in
     blocks of a fixed ``width``, ``chunk_steps`` steps per dispatch (one ``lax.scan``),
     with an evaluation at step 0 and after each chunk. Because the width is fixed, each
-    structure compiles its ``init``, ``chunk`` and ``eval`` programs once for the runner's
+    structure compiles its ``init`` and ``chunk`` programs once for the runner's
     life: halving rungs, zoomed rounds and ``confirm`` reuse them.
 
     Args:
@@ -128,7 +120,7 @@ class Runner:
             if not callable(f):
                 raise TypeError(f"{fn}: {name} must be a function, got {f!r}.")
         self.batch_size = _positive_int(fn, "batch_size", batch_size)
-        self.feed = Feed(data, self.batch_size, sampling)
+        self.feed = make_source(data, self.batch_size, sampling)  # a Source: arrays, a function or a stream
         if (steps is None) == (epochs is None):
             raise ValueError(f"{fn}: pass steps= or epochs= (one of them), got steps={steps!r}, epochs={epochs!r}.")
         if epochs is not None:  # whole passes over the data; one evaluation per epoch by default
@@ -174,42 +166,14 @@ class Runner:
 
     @property
     def compiles(self) -> int:
-        """How many programs this runner has compiled (``init``, ``chunk`` and ``eval``,
-        over all structures); ``compile_counts`` has them by kind."""
+        """How many programs this runner has compiled (``init`` and ``chunk``, over all
+        structures); ``compile_counts`` has them by kind."""
         return sum(self.programs.counts.values())
 
     @property
     def compile_counts(self) -> dict:
-        """``{"init": n, "chunk": n, "eval": n}``: programs compiled so far, by kind."""
+        """``{"init": n, "chunk": n}``: programs compiled so far, by kind."""
         return dict(self.programs.counts)
-
-    def _auto_width(self, live: int, total: int, programs: int, shards: int) -> int:
-        """The last phase's trials of a program in one block, at least 8 (or all) per
-        program, a multiple of the device count."""
-        return _round_up(max(-(-live // programs), min(-(-total // programs), 8)), shards)
-
-    def _cap_width(self, width: int, space, layout, mesh) -> int:
-        """``width``, or fewer rows where a block of the largest layout would not fit in
-        half of each device's memory."""
-        shards = _mesh.shards(mesh)
-        numeric = {k: jax.ShapeDtypeStruct((1,), space[k].dtype) for k in space.traced_names}
-        keys = jax.ShapeDtypeStruct((1, *jax.random.PRNGKey(0).shape), jnp.uint32)
-        extent = jax.ShapeDtypeStruct((1, 1 + len(layout.axes)), jnp.int32)
-        shared = jax.ShapeDtypeStruct(keys.shape[1:], jnp.uint32)
-        data = self.feed.spec()
-        carry = self.programs.eval_shape_init(layout, keys, numeric, extent, shared, data)
-        guess = 4 * sum(a.size * a.dtype.itemsize for a in jax.tree.leaves(carry))  # carry in, out, grads, temps
-        if self.feed.stream is not None:  # a batch and its activations
-            guess += 4 * sum(np.dtype(a.dtype).itemsize * int(np.prod(a.shape[1:])) for a in jax.tree.leaves(data))
-        elif not callable(self.data):  # a batch and its activations, and the epochs' permutations
-            row = sum(np.dtype(a.dtype).itemsize * int(np.prod(np.shape(a)[1:])) for a in jax.tree.leaves(self.data))
-            guess += 4 * row * self.feed.size(layout.static) + 4 * self.feed.n_examples * 3
-        budget = _device_bytes() * shards / 2
-        if guess * width > budget / 16:  # within reach of the limit: ask XLA for the real figure
-            dtypes = {k: space[k].dtype for k in space.traced_names}
-            one, two = (self.programs.chunk_memory(layout, t, dtypes, data) for t in (1, 2))
-            width = min(width, max(shards, int(budget // max(two - one, 1)) // shards * shards))
-        return width
 
     def plan(self, space: Space, trials, *, seed=0, method: str = "random", start: int = 0, seeds: int = 1,
              strategy=None, mesh=None):
@@ -285,83 +249,69 @@ class Runner:
             A ``SweepResult`` with one entry per configuration.
         """
         fn = "Runner.run"
-        given = None
-        if isinstance(trials, (list, tuple)):
-            given, trials = [dict(t) for t in trials], len(trials)
-            for t in given:
-                if set(t) != set(space.dimensions):
-                    raise ValueError(f"{fn}: each given trial needs exactly the space's names "
-                                     f"{sorted(space.dimensions)}, got {sorted(t)}.")
-                for k, v in t.items():
-                    if space.dimensions[k].vmapped and (isinstance(v, bool) or not isinstance(v, numbers.Real)):
-                        raise TypeError(f"{fn}: {k} is a numeric dimension, so each given value must be a "
-                                        f"number, got {k}={v!r}.")
-                    if space.dimensions[k].traced and space.dimensions[k].dtype.kind == "i" and \
-                            not isinstance(v, numbers.Integral):  # int32 would truncate it silently
-                        raise TypeError(f"{fn}: {k} is a traced int dimension, so each given value must be an "
-                                        f"int, got {k}={v!r}.")
-        n = _positive_int(fn, "trials", trials)
-        seeds = _positive_int(fn, "seeds", seeds)
-        if halving is not None:
-            if strategy is not None:
-                raise ValueError(f"{fn}: pass halving= or strategy=, not both (halving={halving!r}, "
-                                 f"strategy={strategy!r}).")
-            if isinstance(halving, bool) or not isinstance(halving, int) or halving < 2:
-                raise ValueError(f"{fn}: halving must be an int >= 2 (keep the best 1/eta), got halving={halving!r}.")
-            strategy = SuccessiveHalving(halving, min_steps)
-        strategy = RandomSearch() if strategy is None else strategy
-        every = _positive_int(fn, "checkpoint_every", checkpoint_every)
-        if keep is not None and (isinstance(keep, bool) or not isinstance(keep, numbers.Integral) or keep < 0):
-            raise ValueError(f"{fn}: keep must be None (every trial's params) or an int >= 0, got keep={keep!r}.")
+        given, n = _setup.given_trials(fn, space, trials)
+        seeds = _setup.positive_int(fn, "seeds", seeds)
+        strategy = _setup.strategy_of(fn, strategy, halving, min_steps)
+        every = _setup.positive_int(fn, "checkpoint_every", checkpoint_every)
+        keep = _setup.keep_of(fn, keep)
         root = root_key(fn, seed)
         sample_root, train_root = jax.random.split(root)
         samples = given if given is not None else space.sample(n, sample_root, method, start)
         check(self, space, samples[0])
         mesh = _mesh.resolve(mesh)
-        shards = _mesh.shards(mesh)
-        if self.width is not None and self.width % shards:
-            raise ValueError(f"{fn}: width={self.width} must be a multiple of the mesh's {shards} devices; "
-                             "pass Runner(width=...) accordingly.")
-        store = _checkpoint.open_store(fn, checkpoint) if checkpoint is not None else None
-        saved = store.meta() if store is not None else None
-        planned = (0.0, 0.0)  # compile and other seconds of the structure plan made here
-        if saved is not None and not resume:
-            store.close()
-            raise _checkpoint.CheckpointError(
-                f"{fn}: {checkpoint} already holds a sweep checkpoint; pass resume=True to continue it, "
-                "or choose another path (it is never overwritten)."
-            )
+        if self.width is not None and self.width % _mesh.shards(mesh):
+            raise ValueError(f"{fn}: width={self.width} must be a multiple of the mesh's {_mesh.shards(mesh)} "
+                             "devices; pass Runner(width=...) accordingly.")
+        store, saved = _setup.open_checkpoint(fn, checkpoint, resume)
+        try:
+            layouts, planned = self._layouts(space, samples, seeds, strategy, mesh, saved)
+            width = self._run_width(space, layouts, strategy, n, seeds, mesh)
+            settings = _setup.RunSettings(
+                space=repr(space), samples=samples, start=start, root=np.asarray(root).tolist(), seeds=seeds,
+                strategy=_setup.describe(strategy), width=width, devices=_mesh.shards(mesh), steps=self.steps,
+                chunk_steps=self.chunk_steps, batch_size=self.batch_size, goal=self.goal,
+                shared_batches=self.shared_batches).asdict()
+            loop = _Loop(self, space, samples, start, seeds, root, train_root, mesh, width, layouts)
+            loop.keep = keep
+            _setup.prepare_strategy(strategy, space, samples, layouts)
+            if saved is not None:
+                loop.restore(saved, store, settings)
+            else:
+                loop.state = strategy.init(n, self.steps, self.chunk_steps, self.goal)
+                # the plan's compilation is the run's (its programs are the run's), the rest apart
+                loop.timings["compile"] += planned[0]
+                loop.timings["plan"] = planned[1]
+            self._drive(loop, strategy, store, settings, every, progress, callback)
+        finally:
+            if store is not None:
+                store.close()
+        return loop.result(strategy)
+
+    def _layouts(self, space, samples, seeds, strategy, mesh, saved) -> tuple:
+        """``(layouts, (compile_s, other_s))``: which programs each structure trains in, a
+        checkpoint's own where it has them, and the seconds its plan took here."""
         if saved is not None and "layouts" in saved:  # the programs it was trained in, not a new plan
-            layouts = _buckets.layouts_from(self, space, samples, saved["layouts"])
-        else:
-            compiled, t0 = self.programs.seconds, time.perf_counter()
-            plan = self._plan(space, samples, seeds, strategy, mesh)
-            layouts = plan.layouts
-            planned = (self.programs.seconds - compiled, time.perf_counter() - t0 - (self.programs.seconds - compiled))
-        programs = list({lay.key: lay for lay in layouts.values()}.values())
-        if self.width is None and shards not in self._widths:  # chosen once, so later runs reuse programs
+            return _buckets.layouts_from(self, space, samples, saved["layouts"]), (0.0, 0.0)
+        compiled, t0 = self.programs.seconds, time.perf_counter()
+        layouts = self._plan(space, samples, seeds, strategy, mesh).layouts
+        spent = self.programs.seconds - compiled
+        return layouts, (spent, time.perf_counter() - t0 - spent)
+
+    def _run_width(self, space, layouts, strategy, n, seeds, mesh) -> int:
+        """The block width: the runner's, or chosen on the first run for each device count
+        (so later runs reuse the programs)."""
+        shards = _mesh.shards(mesh)
+        if self.width is None and shards not in self._widths:
+            programs = list({lay.key: lay for lay in layouts.values()}.values())
             final = getattr(strategy, "final_alive", None)  # optional for a strategy of one's own
             live = (final(n, self.steps, self.chunk_steps) if final else n) * seeds
             largest = max(programs, key=lambda lay: lay.padded.param_elements if lay.padded else 0)
-            self._widths[shards] = self._cap_width(self._auto_width(live, n * seeds, len(programs), shards),
-                                                   space, largest, mesh)
-        width = self.width or self._widths[shards]
-        settings = {"space": repr(space), "samples": samples, "start": start, "root": np.asarray(root).tolist(),
-                    "seeds": seeds, "strategy": _describe(strategy), "width": width,
-                    "devices": _mesh.shards(mesh), "steps": self.steps, "chunk_steps": self.chunk_steps,
-                    "batch_size": self.batch_size, "goal": self.goal, "shared_batches": self.shared_batches}
-        loop = _Loop(self, space, samples, start, seeds, root, train_root, mesh, width, layouts)
-        loop.keep = keep
-        if hasattr(strategy, "prepare"):
-            _prepare(strategy, space, samples, layouts)
-        if saved is not None:
-            loop.restore(saved, store, settings)
-            loop.timings["plan"] = loop.timings.get("plan", 0.0)
-        else:
-            loop.state = strategy.init(n, self.steps, self.chunk_steps, self.goal)
-            # the plan's compilation is the run's (its programs are the run's), the rest apart
-            loop.timings["compile"] += planned[0]
-            loop.timings["plan"] = planned[1]
+            self._widths[shards] = _width.cap(self, _width.auto(live, n * seeds, len(programs), shards), space,
+                                              largest, mesh)
+        return self.width or self._widths[shards]
+
+    def _drive(self, loop, strategy, store, settings, every, progress, callback) -> None:
+        """Ask the strategy, apply its plan, train a chunk, tell it; checkpoint and report."""
         bar = Progress(progress, self.steps // self.chunk_steps - loop.chunks, self.goal)
         self.programs.on_compile = bar.compiling
         try:
@@ -373,21 +323,18 @@ class Runner:
                     break
                 metrics = loop.train_chunk()
                 loop.state = strategy.tell(loop.state, [loop.ledger.report(c) for c in loop.running])
-                if checkpoint is not None and loop.chunks % every == 0:
+                if store is not None and loop.chunks % every == 0:
                     loop.save(store, settings)
                 bar.update(loop.alive(), metrics)
                 if callback is not None:
                     callback({"step": loop.step, "alive": loop.alive(), "best": bar.best,
                               "timings": dict(loop.timings)})
-            if checkpoint is not None:
+            if store is not None:
                 loop.save(store, settings)
         finally:
             loop.close_data()
-            if store is not None:
-                store.close()
             self.programs.on_compile = None
             bar.close()
-        return loop.result(strategy)
 
     def confirm(self, result: SweepResult, top_k: int = 5, seeds: int = 8, seed=None, **run_kwargs) -> SweepResult:
         """Retrain the ``top_k`` best configurations with ``seeds`` fresh replicas each, as one
@@ -436,37 +383,3 @@ class Runner:
         dtypes = {k: space[k].dtype for k in space.traced_names}
         one, two = (self.programs.chunk_memory(Layout.single(static), t, dtypes, data) for t in (1, 2))
         return {"per_trial_bytes": int(two - one), "fixed_bytes": int(2 * one - two)}
-
-
-def _prepare(strategy, space, samples, layouts) -> None:
-    """``strategy.prepare(space, samples)``, with ``groups=`` (which configurations share a
-    program, so PBT may copy weights across them) where it takes that."""
-    import inspect
-
-    try:
-        takes = "groups" in inspect.signature(strategy.prepare).parameters
-    except (TypeError, ValueError):
-        takes = False
-    if takes:
-        groups = [repr(layouts[structure_key(space.static(h))].key) for h in samples]
-        strategy.prepare(space, samples, groups=groups)
-    else:
-        strategy.prepare(space, samples)
-
-
-def _describe(strategy) -> str:
-    """How checkpoints name a strategy: its repr, or its class when the repr is an address."""
-    text = repr(strategy)
-    return type(strategy).__qualname__ if " at 0x" in text else text
-
-
-def _device_bytes() -> float:
-    """Memory of one device: its reported limit, or the host's RAM split over CPU devices."""
-    device = jax.devices()[0]
-    try:
-        return float(device.memory_stats()["bytes_limit"])
-    except Exception:  # CPU devices report no limit
-        import os
-
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / max(1, jax.local_device_count())
-
