@@ -14,9 +14,11 @@
 
        cost = sum over buckets B of  C + t * rows(B) * work(B) / work(largest)
 
-   ``C`` is the seconds to compile the group's programs at its largest size (side by
-   side, as a run compiles them), and ``t`` the time to train one row at that size for
-   the whole run (``steps``), both measured once on the group's largest layout
+   ``C`` is the seconds to compile a bucket's programs: its ``chunk`` program (the same
+   for any bucket of the group), or its ``init``, whichever is longer (they compile side
+   by side); ``init`` holds one branch per distinct width and costs its share of the
+   group's. ``t`` is the time to train one row at the largest size for the whole run
+   (``steps``). All are measured once on the group's largest layout
    (``Programs.time_chunk``: the programs are kept for the run). ``rows(B)`` counts whole
    blocks (``width`` rows each, for the width a run with that many programs gets) and
    ``work`` is parameter entries times batch size, the compute of dense and
@@ -86,7 +88,8 @@ class StructurePlan:
                          f"x{row['padded_compute']:.2f}")
         if self.estimate:
             e = self.estimate
-            lines.append(f"  cost model: compile {e['compile_s']:.2f} s per program, a trial's training "
+            lines.append(f"  cost model: compile {e['compile_s']:.2f} s per chunk program and "
+                         f"{e['init_compile_s_per_value']:.2f} s per width in init, a trial's training "
                          f"{e['train_s_per_row']:.3g} s at the largest size; estimated {e['estimated_s']:.1f} s "
                          f"(one program per value: {e['unpadded_s']:.1f} s)")
         return "\n".join(lines)
@@ -260,20 +263,22 @@ def _warn(size_dims, members, why: str) -> str:
 def _auto(runner, space, members, whole, counts, compute, mesh, width_for, sample) -> tuple:
     """The cost model's partition of one group (see the module's docstring)."""
     n = [counts[structure_key(m)] for m in members]
-    elements = [compute(m) for m in members]
+    work = [compute(m) for m in members]
+    branch = [int(b) for b in whole.branch]  # members of one init branch (a width at several batch sizes)
     width1 = width_for(1)
-    compile_s, run_s = runner.programs.time_chunk(whole, mesh, width1, _numeric(space, sample),
-                                                  _mesh.replicate(_probe_data(runner), mesh),
-                                                  _mesh.replicate(runner.eval_data, mesh))
+    chunk_s, init_s, run_s = runner.programs.time_chunk(whole, mesh, width1, _numeric(space, sample),
+                                                        _mesh.replicate(_probe_data(runner), mesh),
+                                                        _mesh.replicate(runner.eval_data, mesh))
+    per_branch = init_s / max(len(whole.init_members), 1)
     per_row = run_s / width1 * (runner.steps // runner.chunk_steps)
-    largest = max(elements[-1], 1)
+    largest = max(work[-1], 1)
 
     def cost(i, j, width):
         rows = -(-sum(n[i:j]) // width) * width
-        return compile_s + per_row * rows * elements[j - 1] / largest
+        compile_s = max(chunk_s, per_branch * len(set(branch[i:j])))  # the two compile side by side
+        return compile_s + per_row * rows * work[j - 1] / largest
 
-    # the width depends on how many programs share the trials: try each count
-    best = None
+    best = None  # the width depends on how many programs share the trials: try each count
     for k in range(1, min(len(members), 16) + 1):
         width = width_for(k)
         bounds = _cut(lambda i, j: cost(i, j, width), len(members))
@@ -282,5 +287,5 @@ def _auto(runner, space, members, whole, counts, compute, mesh, width_for, sampl
             best = (bounds, total)
     width_all = width_for(len(members))
     unpadded = sum(cost(i, i + 1, width_all) for i in range(len(members)))
-    return best[0], {"compile_s": compile_s, "train_s_per_row": per_row, "estimated_s": best[1],
-                     "unpadded_s": unpadded, "buckets": len(best[0])}
+    return best[0], {"compile_s": chunk_s, "init_compile_s_per_value": per_branch, "train_s_per_row": per_row,
+                     "estimated_s": best[1], "unpadded_s": unpadded, "buckets": len(best[0])}

@@ -72,7 +72,8 @@ def probe(runner, layout, member: int, numeric: dict, data) -> Optional[str]:
         params, mstate = out if r.has_state else (out, None)
         opt_own, opt_pad = r.optimizer(hp_own), r.optimizer(hp_pad)
         own = (params, mstate, opt_own.init(params))
-        pad = layout.pad(own)
+        pp, pms = layout.pad((params, mstate))  # as the programs start a row: padded, then the optimizer's state
+        pad = (pp, pms, opt_pad.init(pp))
         zero, stream = jnp.int32(0), jax.random.fold_in(key, 1)
         b_own = r.feed.batch(stream, zero, own_static, data, r.feed.plan(stream, zero, 1, own_static), zero)
         b_pad = f.batch(stream, zero, data, f.plan(stream, zero, 1, extent), zero, extent)

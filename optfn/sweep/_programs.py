@@ -62,6 +62,8 @@ class _RowFns(typing.NamedTuple):
     batch: Callable
     loss: Callable
     start: Callable
+    start_member: Callable
+    with_optimizer: Callable
     loss0: Callable
     step: Callable
     own_step: Callable
@@ -121,12 +123,21 @@ class Programs:
             own = jnp.arange(rows) < size
             return jnp.sum(jnp.where(own, per, jnp.zeros_like(per))) / size.astype(per.dtype), mstate
 
-        def start(key, numeric, member=None):
-            # the trial's own init at its own size (a member's static), zero-padded
-            hp = {**(static if member is None else member), **numeric}
+        def start(key, numeric):
+            hp = {**static, **numeric}
             out = r.init(jax.random.fold_in(key, 0), hp)
             params, mstate = out if r.has_state else (out, None)
-            return layout.pad((params, mstate, r.optimizer(hp).init(params)))
+            return params, mstate, r.optimizer(hp).init(params)
+
+        def start_member(key, numeric, member):
+            # the trial's own init at its own size (a member's static), zero-padded
+            out = r.init(jax.random.fold_in(key, 0), {**member, **numeric})
+            return layout.pad(out if r.has_state else (out, None))
+
+        def with_optimizer(params_mstate, numeric, extent):
+            # the optimizer's state of the padded params: zeros (and copies) stay padded
+            params, mstate = params_mstate
+            return params, mstate, r.optimizer(hp_of(numeric, extent)).init(params)
 
         def loss0(carry, key, numeric, extent, shared_key, data):
             params, mstate, _ = carry
@@ -155,7 +166,7 @@ class Programs:
             params, mstate, _ = carry
             return r.model.evaluate(params, mstate, eval_data, hp_of(numeric, extent), key)
 
-        return _RowFns(hp_of, plan, batch, loss, start, loss0, step, own_step, evaluate)
+        return _RowFns(hp_of, plan, batch, loss, start, start_member, with_optimizer, loss0, step, own_step, evaluate)
 
     # -- one block -----------------------------------------------------------------------
 
@@ -172,8 +183,11 @@ class Programs:
             if layout.padded_members:
                 # one branch per member; a scan over rows runs only each row's own branch
                 # (under vmap a switch would run every branch for every row)
-                branches = [lambda k, n, m=m: f.start(k, n, m) for m in layout.members]
-                carry = jax.lax.map(lambda a: jax.lax.switch(a[2][0], branches, a[0], a[1]), (keys, numeric, extent))
+                branches = [lambda k, n, m=m: f.start_member(k, n, m) for m in layout.init_members]
+                branch = jnp.asarray(layout.branch)
+                params = jax.lax.map(lambda a: jax.lax.switch(branch[a[2][0]], branches, a[0], a[1]),
+                                     (keys, numeric, extent))
+                carry = jax.vmap(f.with_optimizer)(params, numeric, extent)
             else:
                 carry = jax.vmap(f.start)(keys, numeric)
             loss0 = jax.vmap(f.loss0, in_axes=(0, 0, 0, 0, None, None))(carry, keys, numeric, extent, shared_key, data)
@@ -251,12 +265,15 @@ class Programs:
         t0 = time.perf_counter()
         # trace here (libraries such as flax nnx keep trace state per thread), compile in threads
         lowered = {kind: self._lower(kind, layout, mesh, args) for kind, args in todo.items()}
+        def timed(kind):
+            start = time.perf_counter()
+            return self._compile(kind, lowered[kind]), time.perf_counter() - start
+
         with concurrent.futures.ThreadPoolExecutor(len(todo)) as pool:
-            futures = {kind: pool.submit(self._compile, kind, lowered[kind]) for kind in todo}
+            futures = {kind: pool.submit(timed, kind) for kind in todo}
             for kind, future in futures.items():
                 key = self._key(kind, layout, mesh, todo[kind])
-                self._compiled[key] = future.result()
-                self.compile_seconds[key] = time.perf_counter() - t0
+                self._compiled[key], self.compile_seconds[key] = future.result()  # its own seconds
                 self.counts[kind] += 1
         self.seconds += time.perf_counter() - t0
         if self.on_compile:
@@ -311,10 +328,11 @@ class Programs:
                    - mem.alias_size_in_bytes)
 
     def time_chunk(self, layout, mesh, rows: int, numeric: dict, data, eval_data) -> tuple:
-        """``(compile_s, run_s)``: the seconds to compile ``layout``'s programs for ``rows``
-        trials (side by side, as a run compiles them) and to run its chunk once on a zero
-        carry with the largest member's extents: the cost model's two measurements. The
-        compiled programs are kept: a run of this layout and width reuses them."""
+        """``(chunk_compile_s, init_compile_s, run_s)``: the seconds to compile ``layout``'s
+        programs for ``rows`` trials (side by side, as a run compiles them, each its own)
+        and to run its chunk once on a zero carry with the largest member's extents: the
+        cost model's measurements. The compiled programs are kept: a run of this layout
+        and width reuses them."""
         carry, num, extent, keys, steps, shared = self._abstract(layout, rows, {k: v.dtype for k, v in numeric.items()},
                                                                  data)
         zeros = _mesh.place(jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), carry), mesh)
@@ -326,4 +344,6 @@ class Programs:
         exe = self._get("chunk", layout, mesh, args)
         t0 = time.perf_counter()
         jax.block_until_ready(exe(*args))
-        return self.compile_seconds[self._key("chunk", layout, mesh, args)], time.perf_counter() - t0
+        init = self._key("init", layout, mesh, (args[3], args[1], args[2], args[5], data, eval_data))
+        return (self.compile_seconds[self._key("chunk", layout, mesh, args)], self.compile_seconds[init],
+                time.perf_counter() - t0)

@@ -196,7 +196,7 @@ class Runner:
         live = (final(n, self.steps, self.chunk_steps) if final else n) * seeds
 
         def width_for(programs):
-            return self.width or self._widths.get(shards) or self._auto_width(live, n * seeds, programs, shards)
+            return self.width or self._widths.get(shards) or _width.auto(live, n * seeds, programs, shards)
 
         key = (repr(space), tuple(sorted(repr(sorted(space.static(h).items())) for h in samples)), seeds, shards, live)
         if self._plans.get("key") != key:  # run() after plan() reuses it (the cost model measures once)

@@ -49,6 +49,7 @@ class CarrySpec:
     dtypes: tuple  # of str
     n_params: int  # leaves of params (first in the flat carry), then model state, then optimizer state
     n_mstate: int
+    reads: frozenset = frozenset()  # the hyperparameters ``init`` read
 
     @property
     def signature(self) -> tuple:
@@ -63,9 +64,12 @@ class CarrySpec:
 def carry_spec(runner, static: dict, dtypes: dict) -> CarrySpec:
     """``init`` and the optimizer's ``init`` of one structure, traced (``eval_shape``)."""
 
+    reads = set()
+
     def build(key, numeric):
-        hp = {**static, **numeric}
+        hp = _Reads({**static, **numeric}, reads)
         out = runner.init(key, hp)
+        hp = {**static, **numeric}
         params, mstate = out if runner.has_state else (out, None)
         return params, mstate, runner.optimizer(hp).init(params)
 
@@ -74,7 +78,56 @@ def carry_spec(runner, static: dict, dtypes: dict) -> CarrySpec:
                                             numeric)
     leaves, treedef = jax.tree.flatten((params, mstate, ostate))
     return CarrySpec(treedef, tuple(tuple(a.shape) for a in leaves), tuple(str(a.dtype) for a in leaves),
-                     len(jax.tree.leaves(params)), len(jax.tree.leaves(mstate)))
+                     len(jax.tree.leaves(params)), len(jax.tree.leaves(mstate)), frozenset(reads))
+
+
+class _Reads(dict):
+    """A dict that notes the keys read from it (which hyperparameters ``init`` uses)."""
+
+    def __init__(self, values, reads: set):
+        super().__init__(values)
+        self.reads = reads
+
+    def __getitem__(self, key):
+        self.reads.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.reads.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key):
+        self.reads.add(key)
+        return super().__contains__(key)
+
+    # a copy or a walk over the dict (``{**hp}``, ``dict(hp)``, ``hp.items()``) reads everything
+    def _all(self):
+        self.reads.update(super().keys())
+
+    def __iter__(self):
+        self._all()
+        return super().__iter__()
+
+    def keys(self):
+        self._all()
+        return super().keys()
+
+    def items(self):
+        self._all()
+        return super().items()
+
+    def values(self):
+        self._all()
+        return super().values()
+
+    def copy(self):
+        self._all()
+        return dict(self)
+
+
+def init_key(static: dict, spec: CarrySpec) -> tuple:
+    """Members whose ``init`` reads the same values share one ``init`` branch."""
+    return structure_key({k: v for k, v in static.items() if k in spec.reads})
 
 
 class Layout:
@@ -98,6 +151,14 @@ class Layout:
         self.extents = np.array([[m] + [shapes[m][i][a] for i, a in self.axes] for m in range(len(self.members))],
                                 np.int32)
         self._member = {structure_key(m): j for j, m in enumerate(self.members)}
+        # one init branch per distinct init (members that differ only in what init does
+        # not read, a batch size, share it): ``branch[m]`` is member m's
+        keys = [init_key(m, sp) for m, sp in zip(self.members, self.specs)]
+        first = {}
+        for j, k in enumerate(keys):
+            first.setdefault(k, j)
+        self.init_members = tuple(self.members[j] for j in first.values())
+        self.branch = np.array([list(first).index(k) for k in keys], np.int32)
 
     @classmethod
     def single(cls, static: dict, spec: Optional[CarrySpec] = None) -> "Layout":
@@ -173,6 +234,7 @@ class _Unpadded(Layout):
     def __init__(self, static: dict):
         self.members, self.static, self.specs, self.padded = (dict(static),), dict(static), (None,), None
         self.axes, self.extents, self.batch_sizes = (), np.zeros((1, 1), np.int32), None
+        self.init_members, self.branch = self.members, np.zeros(1, np.int32)
         self._member = {structure_key(static): 0}
 
     def pad(self, carry):
