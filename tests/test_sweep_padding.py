@@ -213,9 +213,12 @@ def test_every_registry_optimizer_the_probe_admits_trains_padded_as_alone(entry)
 NOT_EXACT = {"adafactor"}
 
 
-def test_batch_sizes_share_a_program_exactly_with_per_epoch_schedules():
-    space = sweep.Space({"lr": sweep.log_uniform(1e-3, 3e-2), "batch_size": sweep.choice(8, 32)})
-    trials = [{"lr": 1e-2, "batch_size": b} for b in (8, 32)]
+@pytest.mark.parametrize("sizes", [(8, 32), pytest.param((8, 12), marks=pytest.mark.slow)],
+                         ids=["repeated", "per-example"])
+def test_batch_sizes_share_a_program_exactly_with_per_epoch_schedules(sizes):
+    # 8 divides 32: the batch is repeated; 8 does not divide 12: a mean of per-example losses
+    space = sweep.Space({"lr": sweep.log_uniform(1e-3, 3e-2), "batch_size": sweep.choice(*sizes)})
+    trials = [{"lr": 1e-2, "batch_size": b} for b in sizes]
 
     def make(padding):
         runner = _runner(padding=padding, init=lambda k, h: init(k, {"hidden": 4}))
@@ -227,6 +230,7 @@ def test_batch_sizes_share_a_program_exactly_with_per_epoch_schedules():
     shared = make(1)
     plan = shared.plan(space, trials)
     assert plan.size_dims == ["batch_size"] and len(plan.programs) == 1
+    assert plan.programs[0].repeat == (sizes == (8, 32))
     result = shared.run(space, trials)
     assert shared.compile_counts == {"init": 1, "chunk": 1}
     _same_trials(make(None).run(space, trials), result)

@@ -210,15 +210,15 @@ def test_bad_input_is_caught_before_compiling():
 def test_progress_bar_shows_compilation_trials_alive_and_the_best_so_far(capsys):
     _runner().run(SPACE, 4, seed=0, halving=2, min_steps=20, progress=True)
     err = capsys.readouterr().err
-    assert "compiling init, chunk, eval" in err and "alive=2" in err and "best=" in err
+    assert "compiling init, chunk" in err and "alive=2" in err and "best=" in err
 
 
 def test_the_automatic_width_fits_in_half_the_device_memory(monkeypatch):
-    from optfn.sweep import _runner as runner_module
+    from optfn.sweep import _width as width_module
 
     runner = _runner()
     per_trial = runner.memory_estimate(SPACE)["per_trial_bytes"]
-    monkeypatch.setattr(runner_module, "_device_bytes", lambda: 2 * 5 * per_trial)  # room for 5 trials
+    monkeypatch.setattr(width_module, "device_bytes", lambda: 2 * 5 * per_trial)  # room for 5 trials
     assert runner.run(SPACE, 12, seed=0).width == 5
 
 

@@ -49,8 +49,8 @@ def test_per_trial_arrays_are_split_across_the_devices():
     keys = sweep._mesh.place(np.asarray(jax.random.split(jax.random.PRNGKey(0), 8)), mesh)
     shared = sweep._mesh.replicate(jax.random.PRNGKey(1), mesh)
     extent = sweep._mesh.place(np.zeros((8, 1), np.int32), mesh)
-    carry, loss0 = runner.programs.init(sweep._structure.Layout.single({}), mesh, keys, numeric, extent, shared,
-                                        sweep._mesh.replicate(DATA, mesh))
+    carry, loss0, _ = runner.programs.init(sweep._structure.Layout.single({}), mesh, keys, numeric, extent, shared,
+                                           sweep._mesh.replicate(DATA, mesh), sweep._mesh.replicate(DATA, mesh))
     assert runner.compile_counts["init"] == 1  # the program the run compiled
     for leaf in jax.tree.leaves((carry, loss0)):
         assert leaf.sharding.spec[0] == "trials" and len(leaf.sharding.device_set) == 8

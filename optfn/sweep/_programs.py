@@ -115,6 +115,9 @@ class Programs:
         def loss(params, mstate, b, hp, key, t, extent):
             if layout.batch_sizes is None:
                 return r.model.loss(params, mstate, b, hp, key, t)
+            if layout.repeat:  # the row's own rows, repeated: a mean over them is its batch's mean
+                own = jnp.arange(rows) % layout.batch_size(extent)
+                return r.model.loss(params, mstate, jax.tree.map(lambda a: a[own], b), hp, key, t)
             # a program shared by batch sizes: the mean of the per-example losses over the
             # row's own leading rows, which is its loss for a loss that is a mean over examples
             one = jax.vmap(lambda ex: r.model.loss(params, mstate, jax.tree.map(lambda a: a[None], ex), hp, key, t)[0])

@@ -12,9 +12,12 @@ value (``Layout.static``):
   (``mask``), so padded entries stay exactly zero through every optimizer update.
 
 Members may also differ in ``batch_size`` (``batch_sizes``): each row then draws its own
-epochs' batches of its own size, in the leading rows of a batch of the largest size,
-and its loss is the mean of the per-example losses over those rows (exact for a loss
-that is a mean over examples; the probe checks it).
+epochs' batches of its own size, in the leading rows of a batch of the largest size.
+Where every batch size divides the largest (``repeat``: 32, 64, 128, 256) the row's
+batch is repeated to fill the largest's rows, so the loss is called once on a full
+batch and its mean over the rows is the mean over the row's own examples; otherwise the
+loss is the mean of per-example losses (``vmap``) over the row's own rows. Both are exact
+for a loss that is a mean over examples; the probe checks it.
 
 With zeros in the padded entries, a padded hidden unit contributes nothing to the
 forward pass and receives no gradient, so for models and optimizers that act
@@ -145,6 +148,9 @@ class Layout:
         sizes = [m.get("batch_size") for m in self.members]
         # members of several batch sizes: each row's own, traced; the batch has the largest's rows
         self.batch_sizes = tuple(sizes) if len(set(sizes)) > 1 else None
+        # every batch size divides the largest: a row's batch repeated fills the largest's
+        # rows, and its mean over them is its own batch's (no per-example losses needed)
+        self.repeat = self.batch_sizes is not None and all(max(sizes) % b == 0 for b in sizes)
         shapes = [s.shapes for s in self.specs]
         self.axes = tuple((i, a) for i, p in enumerate(padded.shapes) for a in range(len(p))
                           if any(s[i][a] != p[a] for s in shapes))
@@ -233,7 +239,7 @@ class _Unpadded(Layout):
 
     def __init__(self, static: dict):
         self.members, self.static, self.specs, self.padded = (dict(static),), dict(static), (None,), None
-        self.axes, self.extents, self.batch_sizes = (), np.zeros((1, 1), np.int32), None
+        self.axes, self.extents, self.batch_sizes, self.repeat = (), np.zeros((1, 1), np.int32), None, False
         self.init_members, self.branch = self.members, np.zeros(1, np.int32)
         self._member = {structure_key(static): 0}
 
