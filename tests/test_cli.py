@@ -179,6 +179,7 @@ def test_out_naming_a_file_is_refused(tmp_path):
     assert run.returncode == 2 and "--out" in run.stderr and "is a file" in run.stderr
 
 
+@pytest.mark.slow
 def test_resume_refuses_conflicting_flags_and_damaged_options(tmp_path):
     out = str(tmp_path / "r")
     first = _optfn("sweep", *TINY, "--out", out)
@@ -198,6 +199,7 @@ def test_resume_refuses_conflicting_flags_and_damaged_options(tmp_path):
     assert run.returncode == 2 and "args.json cannot be read" in run.stderr and "Traceback" not in run.stderr
 
 
+@pytest.mark.slow
 def test_a_folder_in_use_is_refused_and_a_stale_lock_is_taken_over(tmp_path):
     out = tmp_path / "l"
     out.mkdir()

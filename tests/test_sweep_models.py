@@ -43,7 +43,8 @@ def _alone(example, hp, batch, steps, has_state, trial_id):
     return (params, stats) if has_state else params
 
 
-@pytest.mark.parametrize("name, has_state", [("sweep_flax_cnn", True), ("sweep_equinox_cnn", False)])
+@pytest.mark.parametrize("name, has_state", [pytest.param("sweep_flax_cnn", True, marks=pytest.mark.slow),
+                                             ("sweep_equinox_cnn", False)])
 def test_a_sweep_trial_equals_the_model_trained_alone(name, has_state):
     if name == "sweep_equinox_cnn":
         pytest.importorskip("equinox")

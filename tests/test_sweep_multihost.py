@@ -31,6 +31,7 @@ def _launch(out, *flags, code=0):
     assert all(p.returncode == code for p in procs), "\n---\n".join(logs)
 
 
+@pytest.mark.slow
 def test_two_processes_gather_the_same_results_as_one(tmp_path):
     out = tmp_path / "results.json"
     _launch(out)

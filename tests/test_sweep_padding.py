@@ -68,6 +68,7 @@ def test_padded_trials_equal_the_same_trials_trained_alone(alone):
     assert result.params(alone.trials[0]["id"])["w1"].shape == (4, alone.trials[0]["hyperparams"]["hidden"])
 
 
+@pytest.mark.slow
 def test_padded_trials_on_eight_devices_equal_the_trials_alone(alone):
     result = _runner(padding=1).run(SPACE, TRIALS, seed=0, mesh="auto")
     assert result.width % 8 == 0
@@ -90,6 +91,7 @@ def test_padded_batch_norm_model_equals_it_alone():
     _same_trials(a, b)  # params and the batch-norm statistics, at their own sizes
 
 
+@pytest.mark.slow
 def test_each_bucket_compiles_once_and_resumes_exactly(tmp_path):
     runner = _runner(padding=2)
     plan = runner.plan(SPACE, TRIALS, seed=0)
@@ -114,6 +116,7 @@ def test_each_bucket_compiles_once_and_resumes_exactly(tmp_path):
             np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.slow
 def test_a_pbt_clone_takes_the_sources_sizes_with_its_weights():
     space = sweep.Space({"lr": sweep.log_uniform(1e-4, 1e-1), "hidden": sweep.choice(3, 8)})
     pbt = sweep.PopulationBasedTraining(interval=1, fraction=0.5, seed=0)

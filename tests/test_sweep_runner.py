@@ -162,6 +162,7 @@ def test_results_export(tmp_path):
     assert "best metric" in repr(result)
 
 
+@pytest.mark.slow
 def test_dataframe_and_plot(tmp_path):
     result = _runner().run(SPACE, 5, seed=0)
     pd = pytest.importorskip("pandas")
@@ -184,6 +185,7 @@ def test_memory_estimate_before_a_big_run():
     assert est["per_trial_bytes"] > 0 and est["fixed_bytes"] >= 0
 
 
+@pytest.mark.slow
 def test_bad_input_is_caught_before_compiling():
     with pytest.raises(ValueError, match="loss must return a scalar"):
         _runner(loss=lambda p, b: (b["x"] @ p["w"] - b["y"]) ** 2).run(SPACE, 2)
@@ -213,6 +215,7 @@ def test_progress_bar_shows_compilation_trials_alive_and_the_best_so_far(capsys)
     assert "compiling init, chunk" in err and "alive=2" in err and "best=" in err
 
 
+@pytest.mark.slow
 def test_the_automatic_width_fits_in_half_the_device_memory(monkeypatch):
     from optfn.sweep import _width as width_module
 

@@ -153,6 +153,7 @@ def test_coarse_to_fine_confirms_the_best_of_every_round(tmp_path):
 
 # -- what is reproducible, exactly --------------------------------------------------------
 
+@pytest.mark.slow
 def test_across_widths_chunk_steps_and_devices_results_agree_to_float32_rounding():
     reference = _final(_runner(width=8).run(SPACE, 8, seed=4))
     for kw in (dict(width=1), dict(width=3), dict(chunk_steps=10), dict(chunk_steps=60)):

@@ -173,16 +173,26 @@ class Loop:
     # -- training ----------------------------------------------------------------------
 
     def train_chunk(self) -> list:
-        """Every block one chunk further, evaluated; returns this chunk's finite ok metrics."""
+        """Every block one chunk further, evaluated; returns this chunk's finite ok metrics.
+
+        Every block's chunk is dispatched before any result is read, so the device runs
+        them back to back while the host waits once, not once per block."""
         r = self.runner
         for b in self.blocks:
             if r.shared_batches and len(set(b.steps.tolist())) != 1:
                 raise RuntimeError("Runner: shared_batches needs every row of a block at the same step; the "
                                    "strategy started trials at different steps in one block.")
-            steps = _mesh.place(b.steps.astype(np.int32), self.mesh)
-            b.carry, losses, metric = self._timed("train", lambda: r.programs.chunk(
-                b.layout, self.mesh, b.carry, b.numeric, b.extent, b.keys, steps, self.shared_key, self.data,
-                self.eval_data))
+
+        def dispatch():
+            out = []
+            for b in self.blocks:
+                steps = _mesh.place(b.steps.astype(np.int32), self.mesh)
+                b.carry, losses, metric = r.programs.chunk(b.layout, self.mesh, b.carry, b.numeric, b.extent,
+                                                           b.keys, steps, self.shared_key, self.data, self.eval_data)
+                out.append((losses, metric))
+            return out
+
+        for b, (losses, metric) in zip(self.blocks, self._timed("train", dispatch)):
             losses = _mesh.to_host(losses).astype(np.float64)
             metric = self._metric(metric, losses.mean(1))
             b.steps = b.steps + r.chunk_steps
