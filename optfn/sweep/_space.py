@@ -4,8 +4,9 @@ A dimension is sampled through a unit coordinate ``u`` in ``[0, 1]``: ``log_unif
 is uniform in ``log10``, ``one_minus_log_uniform`` in ``log10(1 - beta)``, ``uniform``
 in the value itself. Zooming works in the same coordinates, so a learning rate narrows
 by decades. Numeric dimensions become traced per-trial arrays; ``int_uniform`` and
-``choice`` are structural (they change shapes) and group trials into one compiled
-program per distinct value, unless built with ``traced=True``: then the value is a traced
+``choice`` are structural (they change shapes) and group trials into compiled programs
+(values that only change array sizes share one padded program, ``_buckets.py``), unless
+built with ``traced=True``: then the value is a traced
 per-trial array too (int32, or float32 for a choice among floats), so a model built at
 the largest depth can skip the layers a trial does not use, in one program for every
 value.
@@ -146,8 +147,9 @@ def uniform(low, high) -> Dimension:
 def int_uniform(low: int, high: int, *, traced: bool = False) -> Dimension:
     """An integer in ``[low, high]`` (both included), e.g. hidden units or layers.
 
-    Structural by default: a Python int, so it can be a shape, and one set of programs
-    per distinct value. With ``traced=True`` the trial gets it as a traced int32 instead,
+    Structural by default: a Python int, so it can be a shape. Values that only change
+    array sizes (a width) share programs padded to the largest (``Runner(padding=)``);
+    others get one set of programs per distinct value. With ``traced=True`` the trial gets it as a traced int32 instead,
     every value in one program: build the model at ``high`` and use the value with
     ``jnp.where``, e.g. ``h = jnp.where(i < hp["layers"], layer(h), h)`` for a depth.
 
@@ -172,7 +174,8 @@ def int_uniform(low: int, high: int, *, traced: bool = False) -> Dimension:
 def choice(*options, traced: bool = False) -> Dimension:
     """One of ``options`` (any values, e.g. ``choice(32, 64, 128)``).
 
-    Structural by default (one set of programs per option). With ``traced=True`` the
+    Structural by default (one set of programs per option, or shared and padded where
+    the options are widths or batch sizes: ``Runner(padding=)``). With ``traced=True`` the
     options must be numbers and the trial gets its value as a traced array (int32 for
     ints, float32 otherwise), every option in one program.
 
