@@ -126,6 +126,7 @@ def test_run_arguments_are_checked(run_kw, error, match):
         _runner().run(SPACE, 2, **run_kw)
 
 
+@pytest.mark.slow
 def test_numpy_seeds_work_and_given_values_are_numbers():
     a = _runner().run(SPACE, 2, seed=np.int64(3))
     b = _runner().run(SPACE, 2, seed=3)

@@ -132,6 +132,7 @@ def test_a_corrupted_checkpoint_is_reported_and_left_alone(finished, tmp_path):
     assert _read(broken) == before
 
 
+@pytest.mark.slow
 def test_a_mismatched_checkpoint_is_reported_and_left_alone(finished, tmp_path):
     out = str(tmp_path / "d")
     os.makedirs(out)

@@ -26,6 +26,7 @@ def test_train_digits_learns():
     assert _test_accuracy(out) > 0.9, out
 
 
+@pytest.mark.slow
 def test_babysitting_lowers_the_rate_without_recompiling():
     out = _run("babysitting.py", "--chunks", "8", "--steps-per-chunk", "40")
     assert "learning rate -> 1e-02" in out, out

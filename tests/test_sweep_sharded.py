@@ -20,6 +20,7 @@ def _metrics(result):
     return np.array([t["history"]["metric"] for t in result.trials if t["steps"] == 40])
 
 
+@pytest.mark.slow
 def test_automatic_width_is_a_multiple_of_the_devices_and_kept_per_device_count():
     runner = _runner()
     assert runner.run(SPACE, 11, seed=0, halving=2, min_steps=20).width == 8
