@@ -217,6 +217,8 @@ def main():
             print(f"{name} failed:\n{proc.stderr[-3000:]}")
             continue
         rows[name] = json.loads(line[-1][7:])
+        print(f"{name}: " + json.dumps({k: v for k, v in rows[name].items() if k not in ("metrics", "first", "plan")},
+                                       default=float), flush=True)
     labels = {"A": "A optfn, padding='auto'", "B": "B optfn, padding=None", "C": "C one structure (floor)",
               "D": "D Optuna TPE + optax"}
     print(f"{'contender':<26} {'programs':>8} {'compile s':>9} {'train s':>8} {'wall s':>8} {'best':>7} "
