@@ -19,7 +19,8 @@
    by side); ``init`` holds one branch per distinct width and costs its share of the
    group's. ``t`` is the time to train one row at the largest size for the whole run
    (``steps``). All are measured once on the group's largest layout
-   (``Programs.time_chunk``: the programs are kept for the run). ``rows(B)`` counts whole
+   (``Programs.time_chunk``: the programs are kept for the run, so one bucket holding
+   the whole group costs no compile beyond the measurement's). ``rows(B)`` counts whole
    blocks (``width`` rows each, for the width a run with that many programs gets) and
    ``work`` is parameter entries times batch size, the compute of dense and
    convolutional layers. Every trial is counted for all ``steps`` (halving stops some
@@ -276,6 +277,8 @@ def _auto(runner, space, members, whole, counts, compute, mesh, width_for, sampl
     def cost(i, j, width):
         rows = -(-sum(n[i:j]) // width) * width
         compile_s = max(chunk_s, per_branch * len(set(branch[i:j])))  # the two compile side by side
+        if (i, j) == (0, len(members)) and width == width1:
+            compile_s = 0.0  # the measurement compiled exactly these programs: the run reuses them
         return compile_s + per_row * rows * work[j - 1] / largest
 
     best = None  # the width depends on how many programs share the trials: try each count
