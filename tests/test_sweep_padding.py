@@ -246,3 +246,13 @@ def test_a_loss_that_is_not_a_mean_over_examples_keeps_its_batch_sizes_apart():
     with pytest.warns(_buckets.PaddingWarning, match="batch_size"):
         plan = runner.plan(space, [{"lr": 1e-2, "batch_size": b} for b in (8, 32)])
     assert len(plan.programs) == 2
+
+
+def test_plan_refuses_bad_trials_and_seeds_naming_them():
+    runner = _runner()
+    with pytest.raises(ValueError, match="trials"):
+        runner.plan(SPACE, 0)
+    with pytest.raises(ValueError, match="seeds"):
+        runner.plan(SPACE, TRIALS, seeds=0)
+    with pytest.raises(ValueError, match="space's names"):
+        runner.plan(SPACE, [{"lr": 0.1}])

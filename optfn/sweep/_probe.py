@@ -5,21 +5,7 @@ import warnings
 import jax
 import jax.numpy as jnp
 
-
-class _Recorder(dict):
-    """A dict that remembers which keys were read, to warn about unused hyperparameters."""
-
-    def __init__(self, *args):
-        super().__init__(*args)
-        self.read = set()
-
-    def __getitem__(self, key):
-        self.read.add(key)
-        return super().__getitem__(key)
-
-    def get(self, key, default=None):
-        self.read.add(key)
-        return super().get(key, default)
+from ._structure import _Reads
 
 
 def check(runner, space, hp_values: dict) -> None:
@@ -43,8 +29,7 @@ def check(runner, space, hp_values: dict) -> None:
     reads = set()
 
     def probe(key, data, numeric):  # numeric traced, as in the programs: a shape made of one fails here
-        hp = _Recorder({**static, **numeric})
-        hp.read = reads
+        hp = _Reads({**static, **numeric}, reads)  # what is read, to warn about what is not
         out = runner.init(key, hp)
         if runner.has_state and not (isinstance(out, tuple) and len(out) == 2):
             raise ValueError(f"Runner: with has_state=True, init must return (params, model_state), got "

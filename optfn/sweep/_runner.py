@@ -184,11 +184,14 @@ class Runner:
         With ``padding="auto"`` this measures the cost model's two figures on the largest
         structure (one compile, kept for the run, and one chunk on a zero carry).
         """
-        samples = trials if isinstance(trials, (list, tuple)) else space.sample(
-            _positive_int("Runner.plan", "trials", trials), jax.random.split(root_key("Runner.plan", seed))[0],
-            method, start)
+        fn = "Runner.plan"
+        given, n = _setup.given_trials(fn, space, trials)  # the checks run() makes, before any tracing
+        seeds = _setup.positive_int(fn, "seeds", seeds)
+        samples = given if given is not None else space.sample(n, jax.random.split(root_key(fn, seed))[0],
+                                                                  method, start)
+        check(self, space, samples[0])
         mesh = _mesh.resolve(mesh)
-        return self._plan(space, [dict(t) for t in samples], seeds, strategy or RandomSearch(), mesh)
+        return self._plan(space, samples, seeds, strategy or RandomSearch(), mesh)
 
     def _plan(self, space, samples, seeds, strategy, mesh):
         n, shards = len(samples), _mesh.shards(mesh)
