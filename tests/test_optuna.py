@@ -58,3 +58,36 @@ def test_a_study_in_the_other_direction_is_refused():
     study = optuna.create_study(direction="maximize")
     with pytest.raises(ValueError, match="direction is MAXIMIZE but the runner's goal is 'min'"):
         optimize(study, _runner(), SPACE, n_trials=2)
+
+
+@pytest.fixture(scope="module")
+def halved():
+    """16 configurations, halved at step 20 (half stop early); lr up to 50 diverges some."""
+    return _runner().run(SPACE, 16, halving=2, min_steps=20, seed=3)
+
+
+@pytest.mark.parametrize("where", ["memory", "sqlite"])
+def test_a_sweep_becomes_a_study(halved, where, tmp_path):
+    from optuna.trial import TrialState
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = None if where == "memory" else f"sqlite:///{tmp_path / 's.db'}"
+    study = halved.to_optuna(storage=storage, study_name="s")
+    if storage is not None:  # read back from the file, as the dashboard would
+        study = optuna.load_study(study_name="s", storage=storage)
+    assert len(study.trials) == 16
+    states = {tr.user_attrs["id"]: tr.state for tr in study.trials}
+    for t in halved.trials:
+        tr = next(x for x in study.trials if x.user_attrs["id"] == t["id"])
+        want = (TrialState.FAIL if t["status"] != "ok" else
+                TrialState.COMPLETE if t["steps"] == 40 else TrialState.PRUNED)
+        assert tr.state == want, t
+        assert tr.params["lr"] == pytest.approx(t["hyperparams"]["lr"])
+        assert 1 - tr.params["1-m"] == pytest.approx(t["hyperparams"]["m"])
+        finite = {s: m for s, m in zip(t["history"]["step"], t["history"]["metric"]) if np.isfinite(m)}
+        assert tr.intermediate_values == pytest.approx(finite)
+        if want == TrialState.COMPLETE:
+            assert tr.value == t["metric"]
+    assert {TrialState.COMPLETE, TrialState.PRUNED} <= set(states.values())
+    assert study.best_trial.user_attrs["id"] == halved.best()["id"]
+    assert set(optuna.importance.get_param_importances(study)) == {"lr", "1-m"}  # Optuna's tools work on it

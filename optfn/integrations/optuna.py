@@ -121,3 +121,59 @@ def optimize(study, runner, space: Space, n_trials: int, batch_size: int = 64, *
         results.append(run_batch(study, runner, space, size, **run_kwargs))
         done += size
     return results
+
+
+def to_study(result: SweepResult, storage=None, study_name: Optional[str] = None):
+    """An Optuna study holding a finished sweep's configurations, for Optuna's tools.
+
+    Distributions are ``distributions(result.space)`` (a ``one_minus_log_uniform``
+    dimension ``b1`` is the log-scale parameter ``"1-b1"``); each configuration's
+    evaluations are its intermediate values; one that trained every step is
+    ``COMPLETE``, one a strategy stopped early ``PRUNED``, a ``nan`` or ``diverged`` one
+    ``FAIL``. Each trial's ``user_attrs`` hold optfn's ``id``, ``status``, ``steps`` and
+    ``hyperparams``. Then ``optuna.visualization``, ``optuna.importance`` and
+    optuna-dashboard work on the sweep.
+
+    Args:
+        result: a ``SweepResult`` from ``Runner.run`` (it carries the space).
+        storage: an Optuna storage or URL (``"sqlite:///sweep.db"``); ``None`` keeps
+            the study in memory.
+        study_name: the study's name; ``None`` lets Optuna choose a unique one.
+
+    Example:
+        >>> from optfn import sweep
+        >>> from optfn.integrations.optuna import to_study
+        >>> space = sweep.Space({"lr": sweep.log_uniform(1e-3, 1.0)})
+        >>> t = lambda i, m, steps: {"id": i, "hyperparams": {"lr": 0.1 * (i + 1)}, "status": "ok",
+        ...                          "metric": m, "steps": steps, "history": {"step": [0, steps], "loss": [1, m],
+        ...                                                                   "metric": [1.0, m]}}
+        >>> study = to_study(sweep.SweepResult([t(0, 0.5, 10), t(1, 0.9, 5)], space=space))
+        >>> [tr.state.name for tr in study.trials], study.best_params
+        (['COMPLETE', 'PRUNED'], {'lr': 0.1})
+    """
+    if result.space is None:
+        raise ValueError("to_study: the result carries no search space; pass a result from Runner.run.")
+    dists = distributions(result.space)
+    study = optuna.create_study(storage=storage, study_name=study_name,
+                                direction="minimize" if result.goal == "min" else "maximize")
+    full = max((t["steps"] for t in result.trials), default=0)
+    frozen = []
+    for t in result.trials:
+        params = {}
+        for name, d in result.space.dimensions.items():
+            if d.kind == "one_minus_log":
+                params[_one_minus(name)] = 1.0 - t["hyperparams"][name]
+            elif d.kind != "fixed":
+                params[name] = t["hyperparams"][name]
+        metric = t["metric"]
+        finished = t["status"] == "ok" and metric is not None and math.isfinite(metric)
+        state = (optuna.trial.TrialState.COMPLETE if finished and t["steps"] == full else
+                 optuna.trial.TrialState.PRUNED if finished else optuna.trial.TrialState.FAIL)
+        steps = {int(s): float(m) for s, m in zip(t["history"]["step"], t["history"]["metric"])
+                 if m is not None and math.isfinite(m)}
+        frozen.append(optuna.trial.create_trial(
+            state=state, value=metric if state == optuna.trial.TrialState.COMPLETE else None, params=params,
+            distributions=dists, intermediate_values=steps,
+            user_attrs={"id": t["id"], "status": t["status"], "steps": t["steps"], "hyperparams": t["hyperparams"]}))
+    study.add_trials(frozen)
+    return study

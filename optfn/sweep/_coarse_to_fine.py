@@ -83,6 +83,7 @@ def coarse_to_fine(runner, space, trials: int = 128, *, rounds: int = 2, halving
                          seeds=seeds, width=done[-1].width,
                          timings={k: sum(res.timings[k] for res in done) for k in done[0].timings})
     merged.models = {k: v for res in done for k, v in res.models.items()}
+    merged.round_spaces = [res.space for res in done]  # importance() reads round 1
     if confirm:
         if progress:
             print(f"confirm: the best {confirm} retrained with {confirm_seeds} fresh seeds each", file=sys.stderr)

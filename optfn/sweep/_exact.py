@@ -132,6 +132,10 @@ def probe(runner, layout, member: int, numeric: dict, data) -> Optional[str]:
         v, vp = f.get("loss", (0.0, 0.0))
         if _far(v, vp):
             return f"the loss (alone {float(v):.6g}, padded {float(vp):.6g})"
-    if metric is not None and _far(*metric):
-        return f"evaluate (alone {float(metric[0]):.6g}, padded {float(metric[1]):.6g})"
+    if metric is not None:  # a dict evaluate: each entry
+        own, pad = (metric if isinstance(metric[0], dict) else ({"": metric[0]}, {"": metric[1]}))
+        for name in own:
+            if _far(own[name], pad[name]):
+                what = f"evaluate[{name!r}]" if name else "evaluate"
+                return f"{what} (alone {float(own[name]):.6g}, padded {float(pad[name]):.6g})"
     return None

@@ -16,7 +16,7 @@ Status rules, applied to each trial after every evaluation:
 
 import dataclasses
 import math
-from typing import NamedTuple, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -88,15 +88,18 @@ class Ledger:
     def trials_of(self, config: int) -> range:
         return range(config * self.seeds, (config + 1) * self.seeds)
 
-    def record(self, trial: int, step: int, losses, metric: float) -> None:
+    def record(self, trial: int, step: int, losses, metric: float, metrics: Optional[dict] = None) -> None:
         """One evaluation of ``trial`` after ``step`` steps; ``losses`` are the chunk's
-        training losses (at step 0: the loss of the initial parameters)."""
+        training losses (at step 0: the loss of the initial parameters); ``metrics`` every
+        entry of a dict ``evaluate`` returned (the ranked one included)."""
         losses = np.asarray(losses, np.float64).reshape(-1)
         mean = float(np.mean(losses))
         h = self.history[trial]
         h["step"].append(int(step))
         h["loss"].append(mean)
         h["metric"].append(float(metric))
+        for name, value in (metrics or {}).items():
+            h.setdefault("metrics", {}).setdefault(name, []).append(float(value))
         if step == 0:
             self.loss0[trial] = mean
         else:
@@ -154,7 +157,15 @@ class Ledger:
         history["step"] = list(self.history[trials[0]]["step"][:n])
         statuses = [self.status[t] for t in trials]
         finite = all(math.isfinite(m) for m in finals)
-        return {
+        extra = {}
+        names = self.history[trials[0]].get("metrics", {})
+        if names:  # a dict evaluate: each entry, replica means, as the ranked metric
+            with np.errstate(invalid="ignore", over="ignore"):
+                history["metrics"] = {k: [float(np.mean([self.history[t]["metrics"][k][j] for t in trials]))
+                                          for j in range(n)] for k in names}
+                extra["metrics"] = {k: float(np.mean([self.history[t]["metrics"][k][-1] for t in trials]))
+                                    for k in names}
+        return {**extra,
             "status": next((s for s in statuses if s != OK), OK),
             "metric": float(np.mean(finals)) if finite else float("nan"),
             "metric_std": float(np.std(finals)) if finite else float("nan"),

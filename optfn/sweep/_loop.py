@@ -70,9 +70,15 @@ class Loop:
         self.timings[kind] += time.perf_counter() - t0 - spent
         return out
 
-    def _metric(self, metric, fallback):
-        """The block's metrics on the host: ``evaluate``'s, or ``fallback`` without one."""
-        return fallback if metric is None else _mesh.to_host(metric).astype(np.float64)
+    def _metric(self, metric, fallback) -> tuple:
+        """``(ranked, every)``: the block's ranking metric on the host (``evaluate``'s, or
+        ``fallback`` without one) and, where ``evaluate`` returns a dict, each of its entries."""
+        if metric is None:
+            return fallback, {}
+        if isinstance(metric, dict):
+            every = {k: _mesh.to_host(v).astype(np.float64) for k, v in metric.items()}
+            return every[self.runner.metric], every
+        return _mesh.to_host(metric).astype(np.float64), {}
 
     # -- applying a plan ---------------------------------------------------------------
 
@@ -164,9 +170,10 @@ class Loop:
                 b.carry, loss0, metric0 = self._timed("train", lambda: r.programs.init(
                     b.layout, self.mesh, b.keys, b.numeric, b.extent, self.shared_key, self.data, self.eval_data))
                 loss0 = _mesh.to_host(loss0).astype(np.float64)
-                metric0 = self._metric(metric0, loss0)
+                metric0, every = self._metric(metric0, loss0)
                 for j, t in enumerate(b.trials):
-                    self.ledger.record(int(t), 0, loss0[j:j + 1], float(metric0[j]))
+                    self.ledger.record(int(t), 0, loss0[j:j + 1], float(metric0[j]),
+                                       {k: float(v[j]) for k, v in every.items()})
                 self.blocks.append(b)
         self.running += list(configs)
 
@@ -194,10 +201,11 @@ class Loop:
 
         for b, (losses, metric) in zip(self.blocks, self._timed("train", dispatch)):
             losses = _mesh.to_host(losses).astype(np.float64)
-            metric = self._metric(metric, losses.mean(1))
+            metric, every = self._metric(metric, losses.mean(1))
             b.steps = b.steps + r.chunk_steps
             for j, t in enumerate(b.trials):
-                self.ledger.record(int(t), int(b.steps[j]), losses[j], float(metric[j]))
+                self.ledger.record(int(t), int(b.steps[j]), losses[j], float(metric[j]),
+                                   {k: float(v[j]) for k, v in every.items()})
         self.chunks += 1
         self.feeder.advance()
         reports = [self.ledger.report(c) for c in self.running]

@@ -67,9 +67,8 @@ def check(runner, space, hp_values: dict) -> None:
             f"Runner: loss must return a scalar, got {shape}. Reduce it, e.g. with jnp.mean "
             "over the batch."
         )
-    if runner.evaluate is not None and getattr(metric, "shape", None) != ():
-        raise ValueError(f"Runner: evaluate must return a scalar (the metric trials are ranked by), got "
-                         f"{metric}. Reduce it, e.g. with jnp.mean over the evaluation data.")
+    if runner.evaluate is not None:
+        _check_metric(runner, metric)
     unused = sorted(set(hp_values) - reads - {"batch_size"})
     if unused:
         warnings.warn(
@@ -77,3 +76,24 @@ def check(runner, space, hp_values: dict) -> None:
             "or the batch; check their names (a typo trains every trial with the default).",
             UserWarning, stacklevel=3,
         )
+
+
+def _check_metric(runner, metric) -> None:
+    """``evaluate`` returns a scalar, or a dict of scalars one of which ``Runner(metric=)`` names."""
+    if isinstance(metric, dict):
+        bad = {k: v for k, v in metric.items() if getattr(v, "shape", None) != ()}
+        if bad or not metric:
+            raise ValueError(f"Runner: evaluate returned a dict whose entries must be scalars, got {bad or metric}. "
+                             "Reduce each, e.g. with jnp.mean over the evaluation data.")
+        if runner.metric is None and len(metric) == 1:
+            runner.metric = next(iter(metric))
+        if runner.metric not in metric:
+            raise ValueError(f"Runner: evaluate returns the metrics {sorted(metric)}; metric= names the one trials "
+                             f"are ranked by, got metric={runner.metric!r}. Pass e.g. metric={sorted(metric)[0]!r}.")
+        return
+    if getattr(metric, "shape", None) != ():
+        raise ValueError(f"Runner: evaluate must return a scalar (the metric trials are ranked by) or a dict of "
+                         f"scalars, got {metric}. Reduce it, e.g. with jnp.mean over the evaluation data.")
+    if runner.metric is not None:
+        raise ValueError(f"Runner: metric={runner.metric!r} names an entry of a dict evaluate returns, but evaluate "
+                         "returns one value; return a dict (e.g. {'loss': ..., 'accuracy': ...}) or drop metric=.")

@@ -7,7 +7,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import _lineage
+from . import _importance, _lineage
 from ._ledger import OK
 
 
@@ -75,6 +75,7 @@ class SweepResult:
         self.space, self.root, self.seeds, self.width = space, root, seeds, width
         self.confirmed: Optional["SweepResult"] = None  # set by coarse_to_fine
         self.models: dict = {}  # (id, replica) -> trained params (or (params, model_state))
+        self.round_spaces: list = []  # coarse_to_fine: each round's space
 
     def __len__(self) -> int:
         return len(self.trials)
@@ -158,6 +159,57 @@ class SweepResult:
         ``log_uniform`` and, as ``1 - beta``, for ``one_minus_log_uniform`` dimensions.
         Needs matplotlib. Returns the figure; saves it to ``path`` when given."""
         return _lineage.plot(self, path, space)
+
+    def importance(self, method: str = "fanova", *, step: Optional[int] = None, quantile: float = 0.1,
+                   n_trees: int = 64, seed: int = 0) -> "_importance.Importance":
+        """Which hyperparameters mattered: each dimension's share of the metric's variance,
+        in the coordinates it was sampled on (``log10`` for ``log_uniform``, ``log10(1 -
+        beta)`` for ``one_minus_log_uniform``, the option's index for ``choice``).
+
+        ``"fanova"`` (default) gives the share each dimension explains alone, the share
+        of interactions, and, where replicas measured it (``seeds > 1``, or
+        ``coarse_to_fine``'s confirmation), the seed noise as its own share. It uses
+        Optuna's fANOVA evaluator (a scikit-learn forest) on those coordinates.
+        ``"ped_anova"`` compares the best ``quantile`` of configurations with all: what
+        matters among the good ones. Needs optuna (and scikit-learn for fANOVA).
+
+        Args:
+            method: ``"fanova"`` or ``"ped_anova"``.
+            step: the evaluation step to compare configurations at; by default the last
+                step every finished configuration reached (equal budget: under halving
+                that is the first rung). With ``coarse_to_fine`` the first round enters
+                (sampled over the whole space); PBT results are refused (their
+                hyperparameters change as they train).
+            quantile: PED-ANOVA's share of best configurations.
+            n_trees, seed: fANOVA's forest.
+
+        Example:
+            >>> from optfn import sweep
+            >>> space = sweep.Space({"lr": sweep.log_uniform(1e-4, 1.0), "wd": sweep.uniform(0.0, 1.0)})
+            >>> hps = space.sample(64, seed=0)
+            >>> import math
+            >>> trials = [{"id": i, "hyperparams": h, "status": "ok", "steps": 1, "metric": m,
+            ...            "history": {"step": [1], "loss": [m], "metric": [m]}}
+            ...           for i, h in enumerate(hps) for m in [(math.log10(h["lr"]) + 2) ** 2 + 0.1 * h["wd"]]]
+            >>> sweep.SweepResult(trials, space=space).importance(n_trees=16).order()
+            ['lr', 'wd']
+        """
+        return _importance.importance(self, method, step=step, quantile=quantile, n_trees=n_trees, seed=seed)
+
+    def plot_importance(self, path: Optional[str] = None, **kwargs):
+        """A bar chart of ``importance(**kwargs)``; saved to ``path`` when given. Needs matplotlib."""
+        return _importance.plot(self.importance(**kwargs), path)
+
+    def to_optuna(self, storage=None, study_name: Optional[str] = None):
+        """An Optuna study holding these configurations (``optfn.integrations.optuna.to_study``):
+        distributions on their scale, histories as intermediate values, stopped-early
+        trials pruned, ``nan``/``diverged`` ones failed. ``storage`` is an Optuna storage
+        or URL (``"sqlite:///sweep.db"``); ``None`` keeps it in memory. Needs optuna."""
+        try:
+            from ..integrations.optuna import to_study
+        except ImportError:
+            raise ImportError("SweepResult.to_optuna needs optuna: pip install 'optfn[optuna]'.") from None
+        return to_study(self, storage, study_name)
 
     def top(self, k: int = 10) -> list:
         """The ``k`` best trials that finished with a finite metric, best first."""

@@ -7,7 +7,7 @@ from typing import Any, Callable, Optional
 import jax
 import numpy as np
 
-from . import _buckets, _mesh, _width
+from . import _buckets, _holdout, _mesh, _width
 from . import _run_setup as _setup
 from ._data import leading, make_source
 from ._loop import Loop as _Loop
@@ -58,10 +58,20 @@ class Runner:
             steps); ``chunk_steps`` then defaults to one epoch, so trials are evaluated
             once per epoch.
         evaluate: ``(params, eval_data) -> scalar`` (``(params, model_state, eval_data)``
-            with ``has_state``); ``None`` uses the chunk's mean training loss. It may name
-            ``hp`` and ``key`` too; its key is ``fold_in(trial_key, 3)``, the same at every
-            evaluation.
+            with ``has_state``), or a dict of scalars (``{"loss": ..., "accuracy": ...}``,
+            ranked by ``metric``, every entry recorded); ``None`` uses the chunk's mean
+            training loss. It may name ``hp`` and ``key`` too; its key is
+            ``fold_in(trial_key, 3)``, the same at every evaluation.
         eval_data: passed to ``evaluate``.
+        metric: with a dict ``evaluate``, the entry trials are ranked by (``goal`` says
+            which way); each configuration's ``metrics`` and ``history["metrics"]`` hold
+            every entry.
+        test_data: data no decision sees. After the run the best 10 configurations
+            (those the tables show; with ``confirm``, every confirmed one; PBT's best
+            with its final hyperparameters) are evaluated on it with their trained
+            params: ``test_metric`` (mean over replicas; ``test_metrics`` for a dict
+            ``evaluate``). The validation metric of a winner is biased low: it is the
+            best of many noisy numbers, selected on again and again.
         batch_size: rows per step; a structural hyperparameter ``batch_size`` overrides it.
         chunk_steps: steps per dispatch, between evaluations (default 50, or one epoch).
         goal: ``"min"`` or ``"max"``, the direction in which the metric improves.
@@ -113,7 +123,8 @@ class Runner:
                  evaluate: Optional[Callable] = None, eval_data: Any = None, batch_size: int = 128,
                  chunk_steps: Optional[int] = None, goal: str = "min", has_state: bool = False,
                  diverge_factor: float = 10.0, shared_batches: bool = False, width: Optional[int] = None,
-                 cache_dir: Optional[str] = None, sampling: str = "epochs", padding="auto"):
+                 cache_dir: Optional[str] = None, sampling: str = "epochs", padding="auto",
+                 metric: Optional[str] = None, test_data: Any = None):
         fn = "Runner"
         self.padding = _buckets.check_padding(fn, padding)
         for name, f in (("init", init), ("loss", loss), ("optimizer", optimizer)):
@@ -148,6 +159,15 @@ class Runner:
         if evaluate is not None and eval_data is None:
             raise ValueError(f"{fn}: evaluate is given but eval_data is None; pass the data evaluate reads "
                              "(e.g. eval_data={'x': x_val, 'y': y_val}), or evaluate=None to rank by the training loss.")
+        if metric is not None and not isinstance(metric, str):
+            raise TypeError(f"{fn}: metric must be the name of an entry of the dict evaluate returns (a str), or "
+                            f"None, got metric={metric!r}.")
+        if test_data is not None and evaluate is None:
+            raise ValueError(f"{fn}: test_data is given but evaluate is None; pass the evaluate function the picks "
+                             "are measured with on test_data.")
+        if test_data is not None and not callable(test_data) and jax.tree.leaves(test_data):
+            leading(fn, "test_data", test_data)
+        self.metric, self.test_data = metric, test_data
         self.init, self.loss, self.optimizer, self.data = init, loss, optimizer, data
         self.evaluate, self.eval_data, self.goal, self.has_state = evaluate, eval_data, goal, has_state
         self.model = ModelFns(loss, evaluate, has_state)  # refuses a parameter it could never fill
@@ -288,7 +308,10 @@ class Runner:
         finally:
             if store is not None:
                 store.close()
-        return loop.result(strategy)
+        result = loop.result(strategy)
+        if self.test_data is not None:  # after every decision: the picks on data none of them saw
+            _holdout.evaluate(self, result, train_root, self.test_data)
+        return result
 
     def _layouts(self, space, samples, seeds, strategy, mesh, saved) -> tuple:
         """``(layouts, (compile_s, other_s))``: which programs each structure trains in, a
