@@ -41,9 +41,11 @@ from optfn.sweep._halving import rungs
 
 
 def digits():
-    from optfn._cli import digits_task
+    from optfn._cli_digits import digits_task
 
-    init, loss, evaluate, train, val = digits_task(64, seed=0)
+    t = digits_task(64, seed=0)
+    init, loss, train, val = t["init"], t["loss"], t["data"], t["eval_data"]
+    evaluate = lambda p, s, d: t["evaluate"](p, s, d)["loss"]  # noqa: E731 (validation cross-entropy)
     space = sweep.Space({"learning_rate": sweep.log_uniform(1e-4, 1.0), "b1": sweep.one_minus_log_uniform(0.9, 0.999)})
 
     def runner(optimizer):

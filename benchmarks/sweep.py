@@ -37,9 +37,11 @@ HIDDEN, BATCH = 64, 128
 
 
 def _task():
-    from optfn._cli import digits_task
+    """``(init, loss, evaluate, train, val)``: the bundled task ranked by validation cross-entropy."""
+    from optfn._cli_digits import digits_task
 
-    return digits_task(HIDDEN, seed=0)
+    t = digits_task(HIDDEN, seed=0)
+    return t["init"], t["loss"], lambda p, s, d: t["evaluate"](p, s, d)["loss"], t["data"], t["eval_data"]
 
 
 def _space():

@@ -2,107 +2,40 @@
 
     optfn sweep [--trials 128] [--steps 300] [--optimizer adam] [--out optfn-sweep]
     optfn sweep --resume optfn-sweep        # after an interruption: continues, same results
+    optfn sweep --force                     # replace the sweep in --out with a new one
+    optfn show optfn-sweep                  # a finished sweep's tables, its plots drawn again
 
 The bundled task is an MLP with batch norm (64 -> hidden -> 10) on scikit-learn's digits,
-ranked by validation cross-entropy. Round 1 samples the learning rate log-uniformly and
-the optimizer's beta as ``1 - 10**U``; each later round zooms in around the previous
-round's best trials; every round uses successive halving, and every trial sees the same
-batches (``--shared-batches``, common random numbers). Then the best ``--confirm``
-configurations are retrained with ``--confirm-seeds`` fresh seeds each and ranked by
-their mean, so the pick is not a lucky trial. The output folder receives
-``results.json``, ``results.csv``, ``sweep.png``, the options (``args.json``) and one
-checkpoint per round (``round<k>.npz``, ``confirm.npz``; with ``--checkpoint-format
-orbax`` an orbax-checkpoint folder per round, ``round<k>``, ``confirm``), saved
-atomically every ``--checkpoint-every`` chunks.
+split 60/20/20 into training, validation and test data, ranked by validation
+cross-entropy (accuracy is recorded too). Round 1 samples the learning rate
+log-uniformly and the optimizer's beta as ``1 - 10**U``; each later round zooms in
+around the previous round's best trials; every round uses successive halving, and every
+trial sees the same batches (``--shared-batches``, common random numbers). Then the best
+``--confirm`` configurations are retrained with ``--confirm-seeds`` fresh seeds each and
+ranked by their mean, so the pick is not a lucky trial; the best 10 of each round and
+every confirmed configuration are measured on the test data, which no decision sees.
+The output folder receives ``results.json``, ``results.csv``, ``sweep.png``,
+``importance.png`` (which hyperparameters mattered), ``best_model.npz``, the options
+(``args.json``) and one checkpoint per round (``round<k>.npz``, ``confirm.npz``; with
+``--checkpoint-format orbax`` an orbax-checkpoint folder per round, ``round<k>``,
+``confirm``), saved atomically every ``--checkpoint-every`` chunks. ``--time-budget
+10m`` stops starting new work after 10 minutes and reports the best so far.
 
 Trials are split over one XLA device per CPU core (``--devices``, default all of them),
 and compiled programs are kept in a persistent cache (``--cache-dir``, default
 ``~/.cache/optfn/xla``; ``--no-cache`` turns it off), so running a sweep again compiles
-nothing from scratch.
-"""
+nothing from scratch."""
 
 import argparse
-import csv
 import json
 import os
 import sys
-import time
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 
-from ._adam import adam, adamw
-from ._batch_norm import batch_norm, batch_norm_init
-from ._cli_checks import FolderLock, UsageError, check_flags, explicit_flags, resumed
-from ._cli_task import load_space, load_task
-from ._rmsprop import rmsprop
-from ._sgd import sgd
-from .sweep import Runner, Space, SweepResult, coarse_to_fine, log_uniform, one_minus_log_uniform, trials_mesh
-from .sweep import CheckpointError, PopulationBasedTraining, save_params
-
-BETA_NAME = {"sgd": None, "momentum": "momentum", "rmsprop": "decay", "adam": "b1", "adamw": "b1"}
-
-
-def _optimizer(name):
-    def make(h):
-        lr = h["learning_rate"]
-        if name == "sgd":
-            return sgd(lr)
-        if name == "momentum":
-            return sgd(lr, momentum=h["momentum"])
-        if name == "rmsprop":
-            return rmsprop(lr, decay=h["decay"])
-        if name == "adam":
-            return adam(lr, b1=h["b1"])
-        return adamw(lr, b1=h["b1"], weight_decay=h["weight_decay"])
-
-    return make
-
-
-def digits_task(hidden: int, seed: int = 0):
-    """The bundled task: ``(init, loss, evaluate, train, val)`` for an MLP with batch norm."""
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        raise SystemExit("optfn sweep needs scikit-learn for its digits data: pip install 'optfn[examples]'.") from None
-    d = load_digits()
-    order = np.random.default_rng(seed).permutation(len(d.target))
-    x, y = (d.data[order] / 16.0).astype(np.float32), d.target[order].astype(np.int32)
-    cut = int(0.75 * len(y))
-    train, val = {"x": x[:cut], "y": y[:cut]}, {"x": x[cut:], "y": y[cut:]}
-
-    def init(key, hp):
-        k1, k2 = jax.random.split(key)
-        bn_params, bn_state = batch_norm_init(hidden)
-        params = {"w1": jax.nn.initializers.he_normal()(k1, (64, hidden)), "bn": bn_params,  # no bias before BN
-                  "w2": jax.nn.initializers.glorot_normal()(k2, (hidden, 10)), "b2": jnp.zeros(10)}
-        return params, bn_state
-
-    def forward(params, state, x, training):
-        h, state = batch_norm(params["bn"], state, x @ params["w1"], training=training, momentum=0.9)
-        return jax.nn.relu(h) @ params["w2"] + params["b2"], state
-
-    def cross_entropy(logits, labels):
-        return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], axis=1))
-
-    def loss(params, state, batch):
-        logits, state = forward(params, state, batch["x"], True)
-        return cross_entropy(logits, batch["y"]), state
-
-    def evaluate(params, state, data):  # running averages, as at test time
-        return cross_entropy(forward(params, state, data["x"], False)[0], data["y"])
-
-    return init, loss, evaluate, train, val
-
-
-def _space(args) -> Space:
-    dims = {"learning_rate": log_uniform(args.lr_min, args.lr_max)}
-    if BETA_NAME[args.optimizer]:
-        dims[BETA_NAME[args.optimizer]] = one_minus_log_uniform(args.beta_min, args.beta_max)
-    if args.optimizer == "adamw":
-        dims["weight_decay"] = log_uniform(args.wd_min, args.wd_max)
-    return Space(dims)
+from ._cli_checks import UsageError, check_flags, explicit_flags, resumed
+from ._cli_sweep import BETA_NAME
+from .sweep import CheckpointError
 
 
 def _default_cache() -> str:
@@ -150,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--wd-max", type=float, default=1e-2, help="adamw weight decay: up to")
     p.add_argument("--hidden", type=int, default=64, help="hidden units")
     p.add_argument("--batch-size", type=int, default=128, help="examples per step")
+    p.add_argument("--sampling", default="epochs", choices=("epochs", "replacement"),
+                   help="batches: shuffled epochs (every example once per epoch) or drawn with replacement")
     p.add_argument("--seeds", type=int, default=1, help="replicas per configuration, ranked by their mean")
     p.add_argument("--shared-batches", action=argparse.BooleanOptionalAction, default=True,
                    help="every trial sees the same batch at each step")
@@ -167,142 +102,61 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-format", choices=("npz", "orbax"), default="npz",
                    help="one .npz file per round, or an orbax-checkpoint folder (sharded, asynchronous)")
     p.add_argument("--resume", metavar="DIR", help="continue the sweep saved in DIR with its own options")
+    p.add_argument("--force", action="store_true", help="replace the finished or failed sweep in --out")
+    p.add_argument("--time-budget", metavar="DURATION", default=None,
+                   help="e.g. 90s, 10m, 1.5h: start no new work after it, report the best so far")
+    p.add_argument("--optuna-storage", metavar="URL", default=None,
+                   help="also write the sweep as an Optuna study there, e.g. sqlite:///sweep.db")
     p.add_argument("--no-plot", action="store_true", help="skip sweep.png")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    show = commands.add_parser("show", help="print a finished sweep's tables and draw its plots again")
+    show.add_argument("dir", metavar="DIR", help="the sweep's folder (its --out)")
+    show.add_argument("--no-plot", action="store_true", help="print the tables only")
     return parser
 
 
-def _write_atomic(path: str, text: str) -> None:
+def _show(args) -> None:
+    """``optfn show DIR``: a finished sweep's tables, and its plots drawn again."""
+    from ._cli_report import report
+    from ._cli_sweep import bundled_space
+    from ._cli_task import load_space, load_task
+    from .sweep import SweepResult
+
+    saved_args, results = os.path.join(args.dir, "args.json"), os.path.join(args.dir, "results.json")
+    if not os.path.exists(saved_args):
+        raise UsageError(f"optfn show {args.dir}: no sweep there (no args.json).")
+    if not os.path.exists(results):
+        raise UsageError(f"optfn show {args.dir}: the sweep has not finished (no results.json); "
+                         f"optfn sweep --resume {args.dir} finishes it.")
+    saved = argparse.Namespace(**{**vars(_parser().parse_args(["sweep"])), **_read_json(saved_args)})
+    saved.no_plot = args.no_plot
+    label, ranked_by = "val_loss", "loss"
+    if saved.task:
+        space = load_space(saved.space)
+        task = load_task(saved.task)
+        label, ranked_by = task.get("metric_name", "metric"), task.get("metric")
+    else:
+        space = bundled_space(saved)
+    result = SweepResult.from_json(results, space)
+    report(saved, args.dir, result, space, label, ranked_by, write=False,
+           saved_importance=_read_json(results).get("importance"))
+
+
+def _read_json(path: str) -> dict:
     try:
-        with open(f"{path}.tmp", "w") as f:
-            f.write(text)
-        os.replace(f"{path}.tmp", path)
-    except OSError as e:  # a full disk: name the file, leave nothing half-written
-        if os.path.exists(f"{path}.tmp"):
-            os.remove(f"{path}.tmp")
-        raise OSError(f"could not write {path} ({e.strerror or e}); the checkpoints already written are intact.") from None
-
-
-def _value(v) -> str:
-    return f"{v:.3e}" if isinstance(v, float) and (abs(v) < 1e-2 or abs(v) >= 1e3) else (
-        f"{v:.4f}" if isinstance(v, float) else str(v))
-
-
-def _table(trials: list, names: list, metric_name: str, k: int = 10) -> str:
-    label = "val loss" if metric_name == "validation loss" else metric_name.replace(" ", "_")[:16]
-    w = max(9, len(label))
-    lines = [f"{'rank':>4} {'round':>5} {label:>{w}} " + " ".join(f"{n[:13]:>13}" for n in names) + f" {'steps':>5}"]
-    for rank, t in enumerate(trials[:k], 1):
-        h = t["hyperparams"]
-        lines.append(f"{rank:>4} {t['round']:>5} {t['metric']:>{w}.4f} "
-                     + " ".join(f"{_value(h[n]):>13}" for n in names) + f" {t['steps']:>5}")
-    return "\n".join(lines)
-
-
-def sweep_command(args) -> SweepResult:
-    t0 = time.perf_counter()
-    if not args.resume:
-        if os.path.exists(os.path.join(args.out, "args.json")):
-            raise UsageError(f"--out {args.out} already holds a sweep; continue it with --resume {args.out}, "
-                             "or pass another --out (nothing is overwritten).")
-        os.makedirs(args.out, exist_ok=True)
-    out = args.resume or args.out
-    with FolderLock(out):
-        if not args.resume:
-            _write_atomic(os.path.join(out, "args.json"), json.dumps(
-                {k: v for k, v in vars(args).items() if k not in ("resume", "quiet", "command")}))
-        result = _sweep(args, out)
-    print(f"elapsed {time.perf_counter() - t0:.1f} s")
-    return result
-
-
-def _pieces(args):
-    """The runner's pieces and the first round's space: the bundled digits task, or ``--task``."""
-    if args.task:
-        task = load_task(args.task)
-        return ({"has_state": False, "goal": "min", **{k: v for k, v in task.items() if k != "metric_name"}},
-                load_space(args.space), task.get("metric_name", "metric"))
-    init, loss, evaluate, train, val = digits_task(args.hidden, args.seed)
-    return (dict(init=init, loss=loss, optimizer=_optimizer(args.optimizer), data=train, evaluate=evaluate,
-                 eval_data=val, has_state=True), _space(args), "validation loss")
-
-
-def _sweep(args, out) -> SweepResult:
-    pieces, space, metric_name = _pieces(args)
-    try:
-        runner = Runner(**pieces, steps=args.steps, chunk_steps=min(args.chunk_steps, args.steps),
-                        batch_size=args.batch_size, shared_batches=args.shared_batches,
-                        cache_dir=None if args.no_cache else args.cache_dir)
-    except (TypeError, ValueError) as e:
-        raise UsageError(f"--task {args.task}: {e}" if args.task else str(e)) from None
-    devices = jax.devices()[: args.devices or None]
-    mesh = trials_mesh(devices) if len(devices) > 1 else None
-    pbt = args.strategy == "pbt"
-    strategy = PopulationBasedTraining(args.pbt_interval, args.pbt_fraction, seed=args.seed) if pbt else None
-    result = coarse_to_fine(runner, space, args.trials, rounds=1 if pbt else args.rounds,
-                            halving=None if pbt else args.halving or None, strategy=strategy,
-                            top_k=args.top_k, confirm=0 if pbt else args.confirm, confirm_seeds=args.confirm_seeds,
-                            seeds=args.seeds, seed=args.seed, mesh=mesh, progress=not args.quiet,
-                            checkpoint_dir=out, checkpoint_every=args.checkpoint_every,
-                            checkpoint_format=args.checkpoint_format)
-    names = [n for n, d in space.dimensions.items() if d.kind != "fixed"][:4]
-    if pbt:  # a member's final hyperparameters; its whole schedule is in results.json and schedules.png
-        print("population-based training: each member's hyperparameters at the end")
-    print(_table([{**t, "hyperparams": _final(t)} for t in result.top(10)], names, metric_name))
-    if result.confirmed is not None:
-        print(f"confirmed with {args.confirm_seeds} fresh seeds each (use the first):")
-        print(_confirm_table(result.confirmed.top(args.confirm), names, metric_name))
-    _write_atomic(os.path.join(out, "results.json"), result.to_json())
-    pick = (result.confirmed or result).best()
-    if pick is not None and result.models:
-        owner = result.confirmed if result.confirmed is not None else result
-        save_params(os.path.join(out, "best_model.npz"), owner.params(pick["id"]))  # (params, batch-norm state)
-    _write_csv(os.path.join(out, "results.csv"), result)
-    t = result.timings
-    print(f"{len(result)} trials, {result.trial_steps} trial-steps on {len(devices)} device(s); "
-          f"compile {t['compile']:.1f} s, train and evaluate {t['train']:.1f} s; "
-          f"results in {out}/results.json and results.csv; the best model in {out}/best_model.npz "
-          f"(optfn.sweep.load_params)")
-    if not args.no_plot:
-        try:
-            result.plot(os.path.join(out, "sweep.png"), space=space, metric_name=metric_name)
-            print(f"plot: {out}/sweep.png")
-            if pbt:
-                result.plot_schedules(os.path.join(out, "schedules.png"), space=space)
-                print(f"the members' schedules: {out}/schedules.png")
-        except ImportError as e:
-            print(f"no plot ({e})")
-    return result
-
-
-def _final(trial: dict) -> dict:
-    """A configuration's hyperparameters at the end (after PBT's last copy)."""
-    return trial["lineage"][-1]["hyperparams"] if trial.get("lineage") else trial["hyperparams"]
-
-
-def _confirm_table(trials: list, names: list, metric_name: str) -> str:
-    lines = [f"{'rank':>4} {'id':>5} {(metric_name + ' mean +- std')[:24]:>24} " + " ".join(f"{n[:13]:>13}" for n in names)]
-    for rank, t in enumerate(trials, 1):
-        h = t["hyperparams"]
-        lines.append(f"{rank:>4} {t['id']:>5} {t['metric']:>13.4f} +- {t['metric_std']:<7.4f} "
-                     + " ".join(f"{_value(h[n]):>13}" for n in names))
-    return "\n".join(lines)
-
-
-def _write_csv(path: str, result: SweepResult) -> None:
-    names = list(result.trials[0]["hyperparams"])
-    with open(f"{path}.tmp", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["round", "id", "status", "metric", "steps", *names])
-        for t in result.trials:
-            w.writerow([t["round"], t["id"], t["status"], t["metric"], t["steps"], *(t["hyperparams"][n] for n in names)])
-    os.replace(f"{path}.tmp", path)
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{path} cannot be read ({e}); it was left as it is.") from None
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     try:
+        if args.command == "show":
+            _show(args)
+            return 0
         if args.resume:
             args = resumed(args, argv, vars(_parser().parse_args(["sweep"])))
         check_flags(args, () if args.resume else explicit_flags(argv))
@@ -310,8 +164,10 @@ def main(argv=None) -> int:
         if args.devices > len(jax.devices()):
             raise UsageError(f"--devices {args.devices}: only {len(jax.devices())} device(s) here; pass at most "
                              "that, or 0 for every device.")
+        from ._cli_sweep import sweep_command
+
         sweep_command(args)
     except (UsageError, CheckpointError, ValueError, OSError) as e:
-        print(f"optfn sweep: {e}", file=sys.stderr)
+        print(f"optfn {args.command}: {e}", file=sys.stderr)
         return 2
     return 0

@@ -21,18 +21,62 @@ def _positive(args, *names):
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}.")
 
 
+TASK_REFUSES = ("optimizer", "lr_min", "lr_max", "beta_min", "beta_max", "wd_min", "wd_max", "hidden")
+
+
+def seconds(text: str) -> float:
+    """``--time-budget``: ``90``, ``90s``, ``10m``, ``1.5h``."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    value = text.strip().lower()
+    scale = units.get(value[-1:], None)
+    try:
+        out = float(value[:-1] if scale else value) * (scale or 1)
+    except ValueError:
+        out = -1.0
+    if not out > 0:
+        raise UsageError(f"--time-budget {text}: pass a positive duration, e.g. 90s, 10m or 1.5h.")
+    return out
+
+
 def check_flags(args, given=()) -> None:
     """Raise ``UsageError`` for the first flag with a value the sweep cannot use; ``given``
-    names the options typed on the command line (some do not apply to every strategy)."""
+    names the options typed on the command line (some do not apply to every strategy or
+    task). A task's ``batch_size``, ``steps`` and ``sampling`` fill the flags not given."""
+    if bool(args.task) != bool(args.space):
+        raise UsageError("--task and --space go together: --task FILE.py:FUNCTION --space SPACE.toml.")
+    if args.task and ".py:" in args.task and not os.path.isabs(args.task):  # --resume from anywhere
+        args.task = os.path.abspath(args.task)
+    if args.space and not os.path.isabs(args.space):
+        args.space = os.path.abspath(args.space)
+    if args.task:  # load both now, so a mistake in them is reported before anything is written
+        from ._cli_task import FLAG_DEFAULTS, load_space, load_task
+
+        for name in TASK_REFUSES:
+            if name in given:
+                raise UsageError(f"--{name.replace('_', '-')} is a flag of the bundled digits task and does not "
+                                 f"apply to --task; set it in {args.task.rpartition(':')[0]} (its optimizer, "
+                                 "model) or in --space, and leave the flag out.")
+        task = load_task(args.task)
+        for name in FLAG_DEFAULTS:
+            if name in task and name not in given and not getattr(args, "resume", None):
+                setattr(args, name, task[name])
+        load_space(args.space)
+    if getattr(args, "force", False) and getattr(args, "resume", None):
+        raise UsageError("--force starts a new sweep in --out; it does not apply to --resume (which continues one).")
+    if args.time_budget is not None:
+        seconds(args.time_budget)
+    if args.sampling not in ("epochs", "replacement"):
+        raise UsageError(f"--sampling must be epochs or replacement, got {args.sampling!r}.")
     _positive(args, "trials", "steps", "chunk_steps", "rounds", "top_k", "hidden", "batch_size", "seeds",
               "confirm_seeds", "checkpoint_every")
     if args.halving == 1 or args.halving < 0:
         raise UsageError(f"--halving must be 0 (off) or an int >= 2, got {args.halving}.")
     if args.strategy == "pbt":
-        for name in ("rounds", "halving", "top_k", "confirm", "confirm_seeds"):
+        for name in ("rounds", "halving", "top_k", "confirm"):
             if name in given:
                 raise UsageError(f"--{name.replace('_', '-')} does not apply to --strategy pbt (one population, "
-                                 "trained once, its members copying the best); leave it out.")
+                                 "trained once, its members copying the best; its pick is replayed with "
+                                 "--confirm-seeds fresh seeds); leave it out.")
         if args.pbt_interval < 1:
             raise UsageError(f"--pbt-interval must be a positive int (chunks), got {args.pbt_interval}.")
         if not 0 < args.pbt_fraction <= 0.5:
@@ -57,23 +101,17 @@ def check_flags(args, given=()) -> None:
             raise UsageError(f"{flag_b} must be in (0, 1), got {b}.")
         if not a < b:
             raise UsageError(f"{flag_a} {a} must be below {flag_b} {b}.")
-    if bool(args.task) != bool(args.space):
-        raise UsageError("--task and --space go together: --task FILE.py:FUNCTION --space SPACE.toml.")
-    if args.task and ".py:" in args.task and not os.path.isabs(args.task):  # --resume from anywhere
-        args.task = os.path.abspath(args.task)
-    if args.space and not os.path.isabs(args.space):
-        args.space = os.path.abspath(args.space)
-    if args.task:  # load both now, so a mistake in them is reported before anything is written
-        from ._cli_task import load_space, load_task
-
-        load_task(args.task)
-        load_space(args.space)
     if getattr(args, "checkpoint_format", "npz") == "orbax":
         try:
             import orbax.checkpoint  # noqa: F401
         except ImportError:
             raise UsageError("--checkpoint-format orbax needs orbax-checkpoint: pip install 'optfn[checkpoint]'; "
                              "or leave the default --checkpoint-format npz.") from None
+    if args.optuna_storage:
+        try:
+            import optuna  # noqa: F401
+        except ImportError:
+            raise UsageError("--optuna-storage needs optuna: pip install 'optfn[optuna]'.") from None
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out} is a file; pass a folder (it is created if missing).")
 
@@ -87,6 +125,9 @@ def explicit_flags(argv) -> dict:
         action.default = argparse.SUPPRESS
     given = vars(parser.parse_args(argv))
     return {k: v for k, v in given.items() if k not in ("command", "resume", "quiet")}
+
+
+HOW = ("cache_dir", "no_cache", "no_plot", "time_budget", "optuna_storage")
 
 
 def resumed(args, argv, defaults: dict) -> argparse.Namespace:
@@ -105,14 +146,14 @@ def resumed(args, argv, defaults: dict) -> argparse.Namespace:
     if unknown:
         raise UsageError(f"--resume {args.resume}: its args.json has options this version does not know: {unknown}.")
     for name, value in explicit_flags(argv).items():
-        if name in ("cache_dir", "no_cache", "no_plot"):
+        if name in HOW:
             continue  # how to run, not what: may change on resume
         if saved.get(name, defaults[name]) != value:
             flag = f"--{name.replace('_', '-')}"
             raise UsageError(f"{flag} {value} conflicts with the saved {flag} {saved.get(name, defaults[name])} "
                              f"of {args.resume}; drop it to resume, or start a new sweep with another --out.")
     merged = {**defaults, **saved, "resume": args.resume, "quiet": args.quiet}
-    for name in ("cache_dir", "no_cache", "no_plot"):
+    for name in HOW:  # a resume's own (a time budget is not inherited: a resume runs to the end)
         merged[name] = getattr(args, name)
     return argparse.Namespace(**merged)
 

@@ -6,7 +6,14 @@ The task function takes no arguments and returns a dict of the runner's pieces::
         return {"init": init, "loss": loss, "optimizer": lambda hp: optfn.adam(hp["learning_rate"]),
                 "data": {"x": x_train, "y": y_train},                  # required
                 "evaluate": evaluate, "eval_data": {"x": x_val, "y": y_val},
-                "has_state": False, "goal": "min", "metric_name": "validation loss"}   # optional
+                "test_data": {"x": x_test, "y": y_test},  # optional: the picks measured on it
+                "has_state": False, "goal": "min", "metric_name": "validation loss",
+                "metric": "loss",  # with an evaluate that returns a dict: the entry that ranks
+                "batch_size": 64, "steps": 400, "sampling": "epochs"}  # defaults of those flags
+
+A task's ``batch_size``, ``steps`` and ``sampling`` replace the flags' defaults; a flag
+given on the command line wins. The bundled task's flags (``--optimizer``, ``--lr-min``,
+``--hidden``, ...) do not apply to a task and are refused.
 
 The space file is TOML: one table or value per hyperparameter, e.g.::
 
@@ -27,7 +34,9 @@ from .sweep import Space, choice, int_uniform, log_uniform, one_minus_log_unifor
 from ._cli_checks import UsageError
 
 REQUIRED = ("init", "loss", "optimizer", "data")
-OPTIONAL = ("evaluate", "eval_data", "has_state", "goal", "metric_name")
+OPTIONAL = ("evaluate", "eval_data", "test_data", "has_state", "goal", "metric_name", "metric", "batch_size", "steps",
+            "sampling")
+FLAG_DEFAULTS = ("batch_size", "steps", "sampling")  # the task's values replace these flags' defaults
 SAMPLERS = {"log_uniform": log_uniform, "one_minus_log_uniform": one_minus_log_uniform, "uniform": uniform,
             "int_uniform": int_uniform, "choice": None}
 

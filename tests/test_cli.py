@@ -24,6 +24,16 @@ def _optfn(*args, check=True):
                           check=check, env={**os.environ, "XDG_CACHE_HOME": CACHE_HOME})
 
 
+def _main(capsys, *args):
+    """``optfn ...`` in this process (no interpreter to start): ``(status, stdout, stderr)``.
+    ``--no-cache`` where it sweeps: the persistent cache is a process-wide setting."""
+    from optfn._cli import main
+
+    rc = main([*args, "--no-cache"] if args[0] == "sweep" and "--resume" not in args else list(args))
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
 def _read(path) -> bytes:
     with open(path, "rb") as f:
         return f.read()
@@ -41,13 +51,27 @@ def finished(tmp_path_factory):
     return out, run.stdout
 
 
+def _table(lines, first):
+    """The rows of the table whose header starts with ``first``, as dicts by column."""
+    start = next(i for i, line in enumerate(lines) if line.split()[:len(first)] == first)
+    header, rows = lines[start].split(), []
+    for line in lines[start + 1:]:
+        cells = line.split()
+        if len(cells) != len(header) or not (cells[0].rstrip("=").isdigit() or cells[0] == "-"):
+            break
+        rows.append(dict(zip(header, cells)))
+    return rows
+
+
 def test_the_sweep_writes_a_ranked_table_json_csv_and_a_plot(finished):
     out, stdout = finished
-    assert stdout.splitlines()[0].split()[:3] == ["rank", "round", "val"]
+    lines = stdout.splitlines()
+    assert lines[0].split() == ["rank", "id", "round", "val_loss", "val_accuracy", "test_loss", "learning_rate",
+                                "b1", "steps"]
     trials = _trials(out)
     assert len(trials) == 32 and {t[0] for t in trials} == set(range(32))  # two rounds, unique ids
     with open(os.path.join(out, "results.csv")) as f:
-        assert f.readline().strip() == "round,id,status,metric,steps,learning_rate,b1"
+        assert f.readline().strip() == "round,id,status,metric,accuracy,loss,test_metric,steps,learning_rate,b1"
         assert len(f.readlines()) == 32
     assert os.path.getsize(os.path.join(out, "sweep.png")) > 0
     best = min(t[3] for t in trials if t[1] == "ok")
@@ -56,10 +80,22 @@ def test_the_sweep_writes_a_ranked_table_json_csv_and_a_plot(finished):
         saved = json.load(f)
     failed = [t for t in saved["trials"] if t["status"] != "ok"]
     assert failed and all(t["hyperparams"]["learning_rate"] > 0.1 for t in failed)
-    listed = {float(line.split()[3]) for line in stdout.splitlines()[1:11]}  # the ranked table's rates
-    assert not listed & {float(f"{t['hyperparams']['learning_rate']:.3e}") for t in failed}
+    ranked = _table(lines, ["rank", "id", "round"])
+    assert len(ranked) == 10 and not {int(r["id"]) for r in ranked} & {t["id"] for t in failed}
+    by_id = {t["id"]: t for t in saved["trials"]}
+    for r in ranked:  # the table is the JSON's, the test loss of each pick included
+        t = by_id[int(r["id"])]
+        assert float(r["val_loss"]) == pytest.approx(t["metric"], rel=1e-4)
+        assert float(r["test_loss"]) == pytest.approx(t["test_metric"], rel=1e-4)
     assert len(saved["confirmed"]) == 4 and all(len(t["replica_metrics"]) == 8 for t in saved["confirmed"])
-    assert "confirmed with 8 fresh seeds" in stdout and "compile" in stdout and "train" in stdout
+    confirmed = _table(lines, ["rank", "id", "val_loss_mean"])
+    assert {int(r["id"]) for r in confirmed} == {t["id"] for t in saved["confirmed"]}  # every one retrained
+    assert all(int(r["id"]) in by_id for r in confirmed) and all("test_metric" in t for t in saved["confirmed"])
+    assert "confirmed: every configuration retrained with 8 fresh seeds" in stdout
+    assert "compile" in stdout and "train" in stdout
+    imp = saved["importance"]  # which hyperparameters mattered, printed and drawn
+    assert set(imp["shares"]) == {"learning_rate", "b1"} and imp["step"] > 0
+    assert "which hyperparameters mattered" in stdout and os.path.getsize(os.path.join(out, "importance.png")) > 0
     assert os.listdir(os.path.join(CACHE_HOME, "optfn", "xla"))  # the persistent cache, on by default
 
 
@@ -75,8 +111,8 @@ PBT = ["--strategy", "pbt", "--trials", "16", "--steps", "120", "--chunk-steps",
 @pytest.fixture(scope="module")
 def finished_pbt(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("pbt") / "a")
-    _optfn("sweep", *PBT, "--out", out)
-    return out, None
+    run = _optfn("sweep", *PBT, "--out", out)
+    return out, run.stdout
 
 
 def test_a_pbt_sweep_saves_lineages_schedules_and_the_best_member(finished_pbt):
@@ -85,6 +121,15 @@ def test_a_pbt_sweep_saves_lineages_schedules_and_the_best_member(finished_pbt):
         trials = json.load(f)["trials"]
     copied = [t for t in trials if "lineage" in t]
     assert copied and all(t["lineage"][0]["step"] == 0 and t["lineage"][1]["from"] in range(16) for t in copied)
+    assert all(t["final_hyperparams"] == t["lineage"][-1]["hyperparams"] for t in copied)  # what the table shows
+    with open(os.path.join(out, "results.json")) as f:
+        replay = json.load(f)["confirmed"]  # the best member's schedule, replayed with 8 fresh seeds
+    assert len(replay) == 1 and len(replay[0]["replica_metrics"]) == 8
+    stdout = finished_pbt[1]
+    assert "the best member's schedule" in stdout
+    steps = [int(r["from_step"]) for r in _table(stdout.splitlines(), ["from_step"])]
+    events = {t["id"]: t for t in trials}
+    assert steps[0] == 0 and steps == sorted(steps) and len(steps) <= 1 + len(events[replay[0]["id"]].get("lineage", []))
     assert os.path.getsize(os.path.join(out, "schedules.png")) > 0
     params, bn_state = __import__("optfn").sweep.load_params(os.path.join(out, "best_model.npz"))
     assert params and bn_state
@@ -148,9 +193,9 @@ def test_a_mismatched_checkpoint_is_reported_and_left_alone(finished, tmp_path):
     assert _read(os.path.join(out, "round1.npz")) == saved
 
 
-def test_an_existing_sweep_is_never_overwritten(finished):
-    run = _optfn("sweep", *SMALL, "--out", finished[0], check=False)
-    assert run.returncode != 0 and "--resume" in run.stderr
+def test_an_existing_sweep_is_never_overwritten(finished, capsys):
+    rc, _, err = _main(capsys, "sweep", *SMALL, "--out", finished[0])
+    assert rc == 2 and "--resume" in err and "--force" in err
 
 
 TINY = ["--trials", "8", "--steps", "40", "--chunk-steps", "20", "--rounds", "1", "--confirm", "0", "--no-plot",
@@ -164,20 +209,23 @@ TINY = ["--trials", "8", "--steps", "40", "--chunk-steps", "20", "--rounds", "1"
     (["--beta-max", "1.5"], "--beta-max must be in (0, 1), got 1.5"),
     (["--steps", "50", "--chunk-steps", "20"], "--steps 50 must be a multiple of --chunk-steps 20"),
     (["--devices", "99"], "--devices 99: only"),
+    (["--batch-size", "5000"], "--batch-size 5000 exceeds the 1078 examples of data"),  # found on the data
+    (["--time-budget", "soon"], "--time-budget soon: pass a positive duration"),
+    (["--resume", "nowhere"], "--resume nowhere: nothing to resume there"),
 ])
-def test_bad_flags_exit_2_with_one_line_and_write_nothing(tmp_path, flags, message):
+def test_bad_flags_exit_2_with_one_line_and_write_nothing(tmp_path, flags, message, capsys):
     out = tmp_path / "s"
-    run = _optfn("sweep", *TINY, "--out", str(out), *flags, check=False)
-    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
-    assert message in run.stderr and "Traceback" not in run.stderr
+    rc, _, err = _main(capsys, "sweep", *TINY, "--out", str(out), *flags)
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert message in err and "Traceback" not in err
     assert not out.exists()  # nothing written: the corrected command runs
 
 
-def test_out_naming_a_file_is_refused(tmp_path):
+def test_out_naming_a_file_is_refused(tmp_path, capsys):
     target = tmp_path / "file"
     target.write_text("x")
-    run = _optfn("sweep", *TINY, "--out", str(target), check=False)
-    assert run.returncode == 2 and "--out" in run.stderr and "is a file" in run.stderr
+    rc, _, err = _main(capsys, "sweep", *TINY, "--out", str(target))
+    assert rc == 2 and "--out" in err and "is a file" in err
 
 
 @pytest.mark.slow
@@ -221,7 +269,8 @@ def test_your_own_task_and_space_from_the_command_line(tmp_path):
     run = _optfn("sweep", "--task", os.path.join(root, "my_task.py") + ":make_task", "--space",
                  os.path.join(root, "space.toml"), "--trials", "16", "--steps", "100", "--quiet", "--no-plot",
                  "--out", out)
-    assert run.stdout.splitlines()[0].split()[:6] == ["rank", "round", "validation_mse", "learning_rate", "b1", "hidden"]
+    assert run.stdout.splitlines()[0].split() == ["rank", "id", "round", "validation_mse", "test_mse",
+                                                  "learning_rate", "b1", "hidden", "l2", "steps"]
     with open(os.path.join(out, "results.json")) as f:
         trials = json.load(f)["trials"]
     assert len(trials) == 32 and {t["hyperparams"]["hidden"] for t in trials} == {16, 32}
@@ -229,8 +278,38 @@ def test_your_own_task_and_space_from_the_command_line(tmp_path):
     from optfn.sweep import load_params
 
     assert set(load_params(os.path.join(out, "best_model.npz"))) == {"w1", "w2"}
+    run = _optfn("sweep", "--task", os.path.join(root, "my_task.py") + ":make_task", "--space",
+                 os.path.join(root, "space.toml"), "--hidden", "32", "--out", str(tmp_path / "h"), check=False)
+    assert run.returncode == 2 and "--hidden is a flag of the bundled digits task" in run.stderr
+    assert not (tmp_path / "h").exists()
     bad = tmp_path / "bad.toml"
     bad.write_text("learning_rate = { log_normal = [1, 2] }\n")
     run = _optfn("sweep", "--task", os.path.join(root, "my_task.py") + ":make_task", "--space", str(bad),
                  "--out", str(tmp_path / "u"), check=False)
     assert run.returncode == 2 and "learning_rate must be one of" in run.stderr and not (tmp_path / "u").exists()
+
+
+def test_a_newcomers_path_budget_resume_show_and_force(tmp_path, capsys):
+    """A budget stops the sweep cleanly, --resume says where it goes on and finishes it,
+    optfn show prints the same table, and --force replaces the folder."""
+    out = str(tmp_path / "n")
+    rc, first, _ = _main(capsys, "sweep", *TINY, "--devices", "1", "--time-budget", "0.001s", "--out", out)
+    assert rc == 0 and "the time budget (0.001s) was spent" in first
+    with open(os.path.join(out, "results.json")) as f:
+        assert json.load(f)["budget_spent"] is True
+    rc, again, _ = _main(capsys, "sweep", "--resume", out, "--quiet", "--no-cache")
+    assert rc == 0 and f"resuming {out}: round 1 of 1 from step 20 of 40" in again
+    with open(os.path.join(out, "results.json")) as f:
+        saved = json.load(f)
+    assert saved["budget_spent"] is False and max(t["steps"] for t in saved["trials"]) == 40
+    assert not any(t.get("stop") == "budget" for t in saved["trials"])
+    ranked = _table(again.splitlines(), ["rank", "id"])
+    rc, shown, _ = _main(capsys, "show", out, "--no-plot")
+    assert rc == 0 and ranked == _table(shown.splitlines(), ["rank", "id"])  # the same rows
+    rc, _, err = _main(capsys, "sweep", *TINY, "--devices", "1", "--out", out)
+    assert rc == 2 and "--force" in err
+    rc, _, _ = _main(capsys, "sweep", *TINY, "--devices", "1", "--out", out, "--force")
+    with open(os.path.join(out, "results.json")) as f:
+        assert rc == 0 and json.load(f)["budget_spent"] is False
+    rc, _, err = _main(capsys, "show", str(tmp_path / "none"))
+    assert rc == 2 and "no sweep there" in err

@@ -127,6 +127,16 @@ def test_pbt_compiles_once_replaces_failures_and_its_schedule_replays_the_best_m
     for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(result.best_params())):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert len(result.lineage()) == 8 + sum(len(t.get("lineage", [None])) - 1 for t in result.trials)
+    # confirm replays each pick's schedule from fresh inits (here the same init and batches: the same params)
+    confirmed = runner.confirm(result, top_k=2, seeds=2)
+    assert runner.compile_counts == {"init": 1, "chunk": 1}
+    assert best["id"] in {t["id"] for t in confirmed.trials}
+    replayed = confirmed.schedule(best["id"])
+    for name in ("lr", "m"):
+        assert [float(replayed[name](t)) for t in range(60)] == [float(schedule[name](t)) for t in range(60)]
+    for r in range(2):
+        for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(confirmed.params(best["id"], r))):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_pbt_with_replicas_resumes_to_the_uninterrupted_result(tmp_path):

@@ -8,15 +8,18 @@ the pick that comes out is one that holds up when trained again.
 
 import os
 import sys
+import time
 from typing import Optional
 
+from . import _run_setup as _setup
 from ._result import SweepResult
 
 
 def coarse_to_fine(runner, space, trials: int = 128, *, rounds: int = 2, halving: Optional[int] = 3,
                    top_k: int = 16, confirm: int = 4, confirm_seeds: int = 8, seeds: int = 1, seed: int = 0,
                    mesh=None, progress: bool = False, checkpoint_dir: Optional[str] = None,
-                   checkpoint_every: int = 1, checkpoint_format: str = "npz", strategy=None) -> SweepResult:
+                   checkpoint_every: int = 1, checkpoint_format: str = "npz", strategy=None,
+                   time_budget: Optional[float] = None) -> SweepResult:
     """Coarse-to-fine rounds with successive halving, then the best ``confirm`` retrained.
 
     Args:
@@ -40,6 +43,9 @@ def coarse_to_fine(runner, space, trials: int = 128, *, rounds: int = 2, halving
         checkpoint_format: ``"npz"`` (one file per round) or ``"orbax"`` (a folder per
             round, ``round<r>`` and ``confirm``, written by orbax-checkpoint: sharded and
             asynchronous; needs the ``checkpoint`` extra).
+        time_budget: seconds of wall time for the whole search; once spent, no chunk,
+            round or confirmation starts (``Runner.run``'s ``time_budget``) and the
+            result holds the best so far (``result.budget_spent``).
 
     Returns:
         Every round's configurations in one ``SweepResult`` (each with its ``"round"``);
@@ -68,8 +74,15 @@ def coarse_to_fine(runner, space, trials: int = 128, *, rounds: int = 2, halving
         return None if checkpoint_dir is None else os.path.join(checkpoint_dir, name + suffix)
 
     common = dict(mesh=mesh, progress=progress, checkpoint_every=checkpoint_every, resume=checkpoint_dir is not None)
+    deadline = _setup.deadline("coarse_to_fine", time_budget)
+
+    def left():  # the budget's remaining seconds (None: no budget); a started round trains a chunk
+        return None if deadline is None else max(deadline - time.perf_counter(), 1e-9)
+
     done = []
     for r in range(1, rounds + 1):
+        if r > 1 and (done[-1].budget_spent or (deadline is not None and time.perf_counter() > deadline)):
+            break
         if r > 1:
             space = space.zoom(done[-1], top_k=top_k)
         if progress:
@@ -77,14 +90,15 @@ def coarse_to_fine(runner, space, trials: int = 128, *, rounds: int = 2, halving
             print(f"round {r}/{rounds}: {trials} configurations; {dims}", file=sys.stderr)
         how = {"strategy": strategy} if strategy is not None else {"halving": halving}
         done.append(runner.run(space, trials, seed=seed, start=(r - 1) * trials, seeds=seeds, **how,
-                               checkpoint=path(f"round{r}"), **common))
+                               checkpoint=path(f"round{r}"), time_budget=left(), **common))
     merged = SweepResult([{**t, "round": r} for r, res in enumerate(done, 1) for t in res.trials], runner.goal,
                          sum(res.trial_steps for res in done), space=done[-1].space, root=done[-1].root,
                          seeds=seeds, width=done[-1].width,
                          timings={k: sum(res.timings[k] for res in done) for k in done[0].timings})
     merged.models = {k: v for res in done for k, v in res.models.items()}
     merged.round_spaces = [res.space for res in done]  # importance() reads round 1
-    if confirm:
+    merged.budget_spent = deadline is not None and (done[-1].budget_spent or time.perf_counter() > deadline)
+    if confirm and not merged.budget_spent:
         if progress:
             print(f"confirm: the best {confirm} retrained with {confirm_seeds} fresh seeds each", file=sys.stderr)
         merged.confirmed = runner.confirm(merged, top_k=confirm, seeds=confirm_seeds,

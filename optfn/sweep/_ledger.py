@@ -170,6 +170,7 @@ class Ledger:
             "metric": float(np.mean(finals)) if finite else float("nan"),
             "metric_std": float(np.std(finals)) if finite else float("nan"),
             "replica_metrics": finals,
+            "replica_status": statuses,
             "steps": self.stopped[trials[0]] if self.stopped[trials[0]] is not None else 0,
             "history": history,
         }

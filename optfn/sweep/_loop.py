@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _blocks, _buckets, _checkpoint, _mesh
 from ._ledger import OK, Ledger
+from ._strategy import Plan
 from ._result import SweepResult
 from ._structure import Layout, structure_key
 
@@ -28,6 +29,7 @@ class Loop:
     def __init__(self, runner, space, samples, start, seeds, root, train_root, mesh, width, layouts):
         self.runner, self.space, self.samples, self.start_id, self.seeds = runner, space, samples, start, seeds
         self.root, self.train_root, self.mesh, self.width = root, train_root, mesh, width
+        self.budget_stopped: list = []  # configurations a time budget stopped
         self.layouts = layouts  # structure key -> Layout (the programs it trains in)
         self.ledger = Ledger(len(samples), seeds, runner.diverge_factor)
         self.blocks, self.running, self.state, self.chunks = [], [], None, 0
@@ -96,6 +98,11 @@ class Loop:
                 p, ms = jax.tree.map(lambda a, j=j: np.array(a[j]), host)
                 self.final[int(b.trials[j])] = (b.layout.unpad(p, int(members[j])),
                                                 b.layout.unpad(ms, int(members[j]), n_params))
+
+    def budget_stop(self) -> None:
+        """The time budget is spent: every running configuration stops where it is."""
+        self.budget_stopped = list(self.running)
+        self.apply(Plan(stop=tuple(self.running)))
 
     def apply(self, plan) -> None:
         for c in plan.stop:
@@ -225,6 +232,10 @@ class Loop:
                 config["lineage"] = [{"step": 0, "from": None, "hyperparams": dict(self.samples[c])}] + [
                     {"step": copy.step, "from": copy.source, "hyperparams": {**self.samples[c], **copy.hyperparams}}
                     for copy in lineage]
+                config["final_hyperparams"] = dict(config["lineage"][-1]["hyperparams"])
+        for c in self.budget_stopped:
+            configs[c]["stop"] = "budget"
+        result.budget_spent = bool(self.budget_stopped)
         kept = {t["id"] for t in result.top(len(configs) if self.keep is None else self.keep)}
         result.models = {(self.start_id + t // self.seeds, t % self.seeds): (v if self.runner.has_state else v[0])
                          for t, v in self.final.items() if self.start_id + t // self.seeds in kept}

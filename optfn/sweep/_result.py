@@ -7,7 +7,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import _importance, _lineage
+from . import _importance, _lineage, _plot
 from ._ledger import OK
 
 
@@ -76,6 +76,7 @@ class SweepResult:
         self.confirmed: Optional["SweepResult"] = None  # set by coarse_to_fine
         self.models: dict = {}  # (id, replica) -> trained params (or (params, model_state))
         self.round_spaces: list = []  # coarse_to_fine: each round's space
+        self.budget_spent = False  # a time budget stopped the run (run(time_budget=))
 
     def __len__(self) -> int:
         return len(self.trials)
@@ -238,13 +239,38 @@ class SweepResult:
     def to_json(self, path: Optional[str] = None) -> str:
         """The trials as standard JSON (a NaN becomes ``null``); written to ``path`` when given."""
         text = json.dumps({"goal": self.goal, "trial_steps": self.trial_steps, "seeds": self.seeds,
-                           "timings": self.timings, "trials": self.to_dicts(),
+                           "timings": self.timings, "budget_spent": self.budget_spent, "trials": self.to_dicts(),
                            **({"confirmed": self.confirmed.to_dicts()} if self.confirmed is not None else {})},
                           indent=1, allow_nan=False)
         if path is not None:
             with open(path, "w") as f:
                 f.write(text)
         return text
+
+    @classmethod
+    def from_json(cls, path: str, space=None) -> "SweepResult":
+        """A result written by ``to_json(path)`` (without the trained params): its
+        configurations, confirmation and timings; ``space`` for the plots' scales and
+        ``importance`` (JSON does not hold it). ``optfn show`` uses this."""
+        with open(path) as f:
+            saved = json.load(f)
+
+        def build(trials, seeds):
+            out = cls(trials, saved.get("goal", "min"), saved.get("trial_steps", 0), timings=saved.get("timings"),
+                      space=space, seeds=seeds)
+            nan = lambda v: float("nan") if v is None else v  # noqa: E731 (JSON writes NaN as null)
+            for t in out.trials:
+                t["metric"] = nan(t.get("metric"))
+                t["history"] = {k: [nan(v) for v in vs] if isinstance(vs, list) else vs
+                                for k, vs in t["history"].items()}
+            return out
+
+        result = build(saved["trials"], saved.get("seeds", 1))
+        result.budget_spent = bool(saved.get("budget_spent", False))
+        if saved.get("confirmed") is not None:
+            result.confirmed = build(saved["confirmed"], len(saved["confirmed"][0].get("replica_metrics", [0]))
+                                     if saved["confirmed"] else 1)
+        return result
 
     def to_dataframe(self, lineage: bool = False):
         """One row per trial (needs pandas): id, status, metric, steps, then each hyperparameter;
@@ -264,68 +290,20 @@ class SweepResult:
         """Final metric against each hyperparameter on its own scale, and the loss curves.
 
         Learning-rate-like dimensions (``log_uniform``) get a log axis; betas
-        (``one_minus_log_uniform``) are plotted against ``1 - beta`` on a log axis; the
-        metric gets a log axis where its values span more than a decade. Trials are
-        coloured by round (when they carry a ``"round"``); trials stopped early are hollow.
+        (``one_minus_log_uniform``) are plotted against ``1 - beta`` on a log axis; a
+        ``choice`` gets a categorical axis. Trials are coloured by round; trials stopped
+        early are hollow; the pick (the confirmation's best, else the best) is a red
+        star, and the confirmed configurations' mean and spread are black bars. PBT
+        members are plotted at their final hyperparameters. The metric axis gets a log
+        scale where its values span more than a decade, and is cut above the bulk where
+        a few blow-ups would flatten the rest (how many are cut is written on the plot).
         Needs matplotlib. Returns the figure; saves it to ``path`` when given.
 
         Args:
             path: where to save the figure (png, pdf, ...).
-            space: the ``Space`` the trials came from, for the axis scales; without it,
-                positive values spanning more than a decade get a log axis.
+            space: the ``Space`` the trials came from (default: the result's), for the
+                axis scales; without one, positive values spanning more than a decade
+                get a log axis.
             metric_name: the metric's name for the y axis, e.g. ``"validation loss"``.
         """
-        try:
-            import matplotlib
-
-            if path is not None:
-                matplotlib.use("Agg", force=False)
-            import matplotlib.pyplot as plt
-        except ImportError:
-            raise ImportError("SweepResult.plot needs matplotlib: pip install matplotlib.") from None
-        names = list(self.trials[0]["hyperparams"]) if self.trials else []
-        names = [n for n in names if isinstance(self.trials[0]["hyperparams"][n], (int, float))]
-        fig, axes = plt.subplots(1, len(names) + 1, figsize=(4 * (len(names) + 1), 3.5), squeeze=False)
-        ok = [t for t in self.trials if t["status"] == OK and t["metric"] is not None and math.isfinite(t["metric"])]
-        longest = max((t["steps"] for t in ok), default=0)
-        rounds = sorted({t.get("round", 1) for t in ok})
-        ys_all = np.array([t["metric"] for t in ok], float)
-        log_y = len(ys_all) and ys_all.min() > 0 and ys_all.max() / ys_all.min() > 10
-        for ax, name in zip(axes[0], names):
-            kind = space.dimensions[name].kind if space is not None and name in space.dimensions else None
-            for i, r in enumerate(rounds):
-                for full in (True, False):
-                    group = [t for t in ok if t.get("round", 1) == r and (t["steps"] == longest) == full]
-                    if not group:
-                        continue
-                    xs = np.array([t["hyperparams"][name] for t in group], float)
-                    xs = 1 - xs if kind == "one_minus_log" else xs
-                    label = (f"round {r}" if len(rounds) > 1 else "trained fully") if full else \
-                        (f"round {r}, stopped early" if len(rounds) > 1 else "stopped early")
-                    colour = f"C{i}"
-                    ax.scatter(xs, [t["metric"] for t in group], s=14, label=label,
-                               facecolors=colour if full else "none", edgecolors=colour)
-            xs = np.array([t["hyperparams"][name] for t in ok], float)
-            if kind == "one_minus_log":
-                ax.set_xscale("log")
-                ax.set_xlabel(f"1 - {name}")
-            else:
-                if kind == "log" or (kind is None and len(xs) and xs.min() > 0 and xs.max() / xs.min() > 10):
-                    ax.set_xscale("log")
-                ax.set_xlabel(name)
-            if log_y:
-                ax.set_yscale("log")
-            ax.set_ylabel(metric_name)
-        if names and ok:
-            axes[0][0].legend(fontsize=7)
-        curves = axes[0][-1]
-        for t in self.trials:
-            if t["history"]["loss"]:
-                curves.plot(t["history"]["step"], t["history"]["loss"], lw=0.6, alpha=0.5, marker=".", ms=2)
-        curves.set_yscale("log")
-        curves.set_xlabel("step")
-        curves.set_ylabel("train loss")
-        fig.tight_layout()
-        if path is not None:
-            fig.savefig(path, dpi=100)
-        return fig
+        return _plot.plot(self, path, space if space is not None else self.space, metric_name)

@@ -8,6 +8,7 @@ refuse resuming a sweep with other settings.
 import dataclasses
 import inspect
 import numbers
+import time
 from typing import Optional
 
 from . import _checkpoint
@@ -120,3 +121,12 @@ class RunSettings:
 
     def asdict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def deadline(fn: str, time_budget) -> Optional[float]:
+    """``time.perf_counter()`` after ``time_budget`` seconds, or ``None`` for no budget."""
+    if time_budget is None:
+        return None
+    if isinstance(time_budget, bool) or not isinstance(time_budget, numbers.Real) or not time_budget > 0:
+        raise ValueError(f"{fn}: time_budget must be a number of seconds > 0 or None, got time_budget={time_budget!r}.")
+    return time.perf_counter() + float(time_budget)

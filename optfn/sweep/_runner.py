@@ -7,7 +7,7 @@ from typing import Any, Callable, Optional
 import jax
 import numpy as np
 
-from . import _buckets, _holdout, _mesh, _width
+from . import _buckets, _confirm, _holdout, _mesh, _width
 from . import _run_setup as _setup
 from ._data import leading, make_source
 from ._loop import Loop as _Loop
@@ -232,7 +232,8 @@ class Runner:
     def run(self, space: Space, trials, *, seed=0, method: str = "random", start: int = 0, seeds: int = 1,
             strategy=None, halving: Optional[int] = None, min_steps: Optional[int] = None, mesh=None,
             progress: bool = False, checkpoint: Optional[str] = None, checkpoint_every: int = 1,
-            resume: bool = False, callback: Optional[Callable] = None, keep: Optional[int] = None) -> SweepResult:
+            resume: bool = False, callback: Optional[Callable] = None, keep: Optional[int] = None,
+            time_budget: Optional[float] = None) -> SweepResult:
         """Sample ``trials`` configurations from ``space`` and train them all.
 
         Args:
@@ -267,6 +268,11 @@ class Runner:
             callback: called after every chunk (after the checkpoint is written) with a
                 dict ``step``, ``alive``, ``best``, ``timings``; an exception it raises stops
                 the run, which ``resume=True`` continues.
+            time_budget: seconds of wall time (compilation included) after which no
+                chunk starts: the running configurations stop where they are (each
+                ``"stop": "budget"``, ``result.budget_spent``) and the result holds the
+                best so far. A checkpoint keeps the last chunk before, so ``resume=True``
+                continues the sweep to its end.
 
         Returns:
             A ``SweepResult`` with one entry per configuration.
@@ -277,6 +283,7 @@ class Runner:
         strategy = _setup.strategy_of(fn, strategy, halving, min_steps)
         every = _setup.positive_int(fn, "checkpoint_every", checkpoint_every)
         keep = _setup.keep_of(fn, keep)
+        deadline = _setup.deadline(fn, time_budget)
         root = root_key(fn, seed)
         sample_root, train_root = jax.random.split(root)
         samples = given if given is not None else space.sample(n, sample_root, method, start)
@@ -304,7 +311,7 @@ class Runner:
                 # the plan's compilation is the run's (its programs are the run's), the rest apart
                 loop.timings["compile"] += planned[0]
                 loop.timings["plan"] = planned[1]
-            self._drive(loop, strategy, store, settings, every, progress, callback)
+            self._drive(loop, strategy, store, settings, every, progress, callback, deadline)
         finally:
             if store is not None:
                 store.close()
@@ -336,8 +343,9 @@ class Runner:
                                               largest, mesh)
         return self.width or self._widths[shards]
 
-    def _drive(self, loop, strategy, store, settings, every, progress, callback) -> None:
-        """Ask the strategy, apply its plan, train a chunk, tell it; checkpoint and report."""
+    def _drive(self, loop, strategy, store, settings, every, progress, callback, deadline=None) -> None:
+        """Ask the strategy, apply its plan, train a chunk, tell it; checkpoint and report;
+        past ``deadline``, stop every running configuration (the checkpoint stays before)."""
         bar = Progress(progress, self.steps // self.chunk_steps - loop.chunks, self.goal)
         self.programs.on_compile = bar.compiling
         try:
@@ -355,6 +363,9 @@ class Runner:
                 if callback is not None:
                     callback({"step": loop.step, "alive": loop.alive(), "best": bar.best,
                               "timings": dict(loop.timings)})
+                if deadline is not None and time.perf_counter() > deadline and loop.running:
+                    loop.budget_stop()
+                    return
             if store is not None:
                 loop.save(store, settings)
         finally:
@@ -364,7 +375,9 @@ class Runner:
 
     def confirm(self, result: SweepResult, top_k: int = 5, seeds: int = 8, seed=None, **run_kwargs) -> SweepResult:
         """Retrain the ``top_k`` best configurations with ``seeds`` fresh replicas each, as one
-        sweep, and rank them by the mean: a pick that was a lucky trial drops.
+        sweep, and rank them by the mean: a pick that was a lucky trial drops. A
+        population-based training result's picks are retrained under their schedules
+        (``result.schedule(id)``), from fresh initialisations.
 
         Args:
             result: a ``SweepResult`` of this runner.
@@ -377,22 +390,7 @@ class Runner:
             A ``SweepResult`` whose configurations keep their ids in ``result``; each has
             ``metric`` (the mean), ``metric_std`` and ``replica_metrics``.
         """
-        top_k = _positive_int("Runner.confirm", "top_k", top_k)
-        top = result.top(top_k)
-        if not top:
-            raise ValueError("Runner.confirm: the result has no finished trial to confirm.")
-        if result.space is None:
-            raise ValueError("Runner.confirm: the result carries no search space; pass a result from Runner.run.")
-        if seed is None:
-            seed = jax.random.fold_in(np.asarray(result.root, np.uint32), 0x5EED)
-        out = self.run(result.space, [t["hyperparams"] for t in top], seed=seed, seeds=seeds, **run_kwargs)
-        ids = {t["id"]: src["id"] for t, src in zip(out.trials, top)}
-        for t in out.trials:
-            t["id"] = ids[t["id"]]
-        confirmed = SweepResult(out.trials, out.goal, out.trial_steps, timings=out.timings, space=out.space,
-                                root=out.root, seeds=seeds, width=out.width)
-        confirmed.models = {(ids[i], r): v for (i, r), v in out.models.items()}
-        return confirmed
+        return _confirm.confirm(self, result, top_k, seeds, seed, run_kwargs)
 
     def memory_estimate(self, space: Space, seed=0) -> dict:
         """Per-trial and fixed device memory of the training program, before a big run.
