@@ -28,7 +28,7 @@ class ScheduleReplay(RandomSearch):
             (a multiple of ``chunk_steps``) the configuration trains with those values.
 
     Example:
-        >>> from optfn.sweep._replay import ScheduleReplay
+        >>> from optfn.sweep._confirm import ScheduleReplay
         >>> s = ScheduleReplay([[(20, {"lr": 0.05})]])
         >>> state = s.init(1, steps=40, chunk_steps=20, goal="min")
         >>> _, state = s.ask(state)
