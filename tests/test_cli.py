@@ -313,3 +313,28 @@ def test_a_newcomers_path_budget_resume_show_and_force(tmp_path, capsys):
         assert rc == 0 and json.load(f)["budget_spent"] is False
     rc, _, err = _main(capsys, "show", str(tmp_path / "none"))
     assert rc == 2 and "no sweep there" in err
+
+
+def test_the_guides_best_model_example_runs_on_a_finished_sweep(finished, tmp_path, monkeypatch, capsys):
+    """docs/guide/command-line.md's 'The best model' block, in a folder holding the sweep
+    as optfn-sweep: it evaluates the saved pick on the test split, as the sweep did."""
+    import re
+    import textwrap
+
+    root = os.path.join(os.path.dirname(__file__), "..")
+    with open(os.path.join(root, "docs", "guide", "command-line.md")) as f:
+        block = next(textwrap.dedent(b) for b in re.findall(r"```python\n(.*?)```", f.read(), re.S)
+                     if b.startswith("# after `optfn sweep`"))
+    os.symlink(finished[0], tmp_path / "optfn-sweep")
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(block, "command-line.md", "exec"), namespace)
+    with open(os.path.join(finished[0], "results.json")) as f:
+        saved = json.load(f)
+    pick = min((t for t in saved["confirmed"] if t["status"] == "ok"), key=lambda t: t["metric"])
+    printed = capsys.readouterr().out
+    assert "accuracy" in printed and "loss" in printed
+    params, bn_state = namespace["params"], namespace["bn_state"]
+    test = namespace["task"]["evaluate"](params, bn_state, namespace["task"]["test_data"])
+    # replica 0 of the confirmed pick, as the sweep measured it
+    assert float(test["loss"]) == pytest.approx(pick["test_replica_metrics"][0], rel=1e-5)

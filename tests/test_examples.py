@@ -40,6 +40,7 @@ def test_mlp_batchnorm_learns_and_tests_with_running_averages():
     assert _test_accuracy(out) > 0.95, out
 
 
+@pytest.mark.slow  # coarse to fine on digits with confirmation: test_cli.py's sweep, in the default run
 def test_sweep_digits_runs_two_rounds_and_saves_a_plot(tmp_path):
     out = _run("sweep_digits.py", "--trials", "24", "--steps", "60", "--out", str(tmp_path / "s.png"))
     assert "round 1 (coarse)" in out and "round 2 (zoomed)" in out, out

@@ -19,8 +19,9 @@ PICKS = 10  # the configurations a run's tables show
 
 
 def evaluate(runner, result, train_root, data, k: int = PICKS) -> None:
-    """Set ``test_metric`` (and ``test_metrics`` for a dict ``evaluate``) on the best ``k``
-    configurations of ``result`` whose params were kept."""
+    """Set ``test_metric`` (the mean over replicas, each in ``test_replica_metrics``; and
+    ``test_metrics`` for a dict ``evaluate``) on the best ``k`` configurations of
+    ``result`` whose params were kept."""
     space, programs = result.space, {}
     for t in result.top(k):
         hp = t["lineage"][-1]["hyperparams"] if t.get("lineage") else t["hyperparams"]  # PBT: the final ones
@@ -42,6 +43,8 @@ def evaluate(runner, result, train_root, data, k: int = PICKS) -> None:
             continue
         if isinstance(values[0], dict):
             t["test_metrics"] = {n: float(np.mean([v[n] for v in values])) for n in values[0]}
+            t["test_replica_metrics"] = [float(v[runner.metric]) for v in values]
             t["test_metric"] = t["test_metrics"][runner.metric]
         else:
-            t["test_metric"] = float(np.mean([float(v) for v in values]))
+            t["test_replica_metrics"] = [float(v) for v in values]
+            t["test_metric"] = float(np.mean(t["test_replica_metrics"]))
