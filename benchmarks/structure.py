@@ -27,77 +27,19 @@ their validation losses after the first chunk, and at the end).
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
 
-LAYERS = 4  # the model is built at the most layers; a trial uses hp["layers"] of them
-
-
-def _data():
-    import jax.numpy as jnp
-    import numpy as np
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    d = load_digits()
-    x_tr, x_val, y_tr, y_val = train_test_split((d.data / 16.0).astype(np.float32), d.target.astype(np.int32),
-                                                test_size=0.25, random_state=0)
-    return {"x": jnp.asarray(x_tr), "y": jnp.asarray(y_tr)}, {"x": jnp.asarray(x_val), "y": jnp.asarray(y_val)}
-
-
-def init(key, hp):
-    import jax
-    import jax.numpy as jnp
-
-    h, keys = hp["hidden"], jax.random.split(key, LAYERS + 1)
-    sizes = [64] + [h] * LAYERS
-    layers = [{"w": jax.nn.initializers.he_normal()(k, (a, b)), "b": jnp.zeros(b)}
-              for k, a, b in zip(keys, sizes[:-1], sizes[1:])]
-    return {"hidden": layers, "out": {"w": jax.nn.initializers.glorot_normal()(keys[-1], (h, 10)),
-                                      "b": jnp.zeros(10)}}
-
-
-def forward(params, x, layers):
-    import jax
-    import jax.numpy as jnp
-
-    h = jax.nn.relu(x @ params["hidden"][0]["w"] + params["hidden"][0]["b"])
-    for i, layer in enumerate(params["hidden"][1:], start=1):  # layers beyond the trial's pass h through
-        h = jnp.where(i < layers, jax.nn.relu(h @ layer["w"] + layer["b"]), h)
-    return h @ params["out"]["w"] + params["out"]["b"]
-
-
-def cross_entropy(params, batch, hp):
-    import jax
-    import jax.numpy as jnp
-
-    logp = jax.nn.log_softmax(forward(params, batch["x"], hp["layers"]))
-    return -jnp.mean(jnp.take_along_axis(logp, batch["y"][:, None], axis=1))
-
-
-def space(fixed_structure=False):
-    from optfn import sweep
-
-    dims = {"learning_rate": sweep.log_uniform(1e-4, 1.0), "b1": sweep.one_minus_log_uniform(0.9, 0.999),
-            "hidden": sweep.int_uniform(50, 100), "layers": sweep.int_uniform(2, LAYERS, traced=True),
-            "batch_size": sweep.choice(32, 64, 128, 256), "decay": sweep.log_uniform(1e-2, 1.0)}
-    if fixed_structure:
-        dims.update(hidden=sweep.fixed(100), batch_size=sweep.fixed(256))
-    return sweep.Space(dims)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+from importance import LAYERS, cross_entropy, digits as _data, init, notes_space as space  # noqa: E402
 
 
 def runner(steps, padding):
-    import optfn
-    from optfn import sweep
+    from importance import notes_runner
 
-    train, val = _data()
-    out = sweep.Runner(init=init, loss=cross_entropy, evaluate=cross_entropy, data=train, eval_data=val,
-                       steps=steps, chunk_steps=steps // 3, batch_size=128, padding=padding,
-                       optimizer=lambda hp: optfn.adam(optfn.per_epoch(
-                           optfn.inverse_time_decay(hp["learning_rate"], decay_rate=hp["decay"]),
-                           out.steps_per_epoch(hp)), b1=hp["b1"]))
-    return out
+    return notes_runner(steps, padding)
 
 
 def retrain(pick: dict, steps: int) -> float:

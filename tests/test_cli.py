@@ -263,7 +263,7 @@ def test_a_folder_in_use_is_refused_and_a_stale_lock_is_taken_over(tmp_path):
     assert not (out / ".lock").exists()  # released on exit
 
 
-def test_your_own_task_and_space_from_the_command_line(tmp_path):
+def test_your_own_task_and_space_from_the_command_line(tmp_path, capsys):
     root = os.path.join(os.path.dirname(__file__), "..", "examples", "task")
     out = str(tmp_path / "t")
     run = _optfn("sweep", "--task", os.path.join(root, "my_task.py") + ":make_task", "--space",
@@ -278,15 +278,14 @@ def test_your_own_task_and_space_from_the_command_line(tmp_path):
     from optfn.sweep import load_params
 
     assert set(load_params(os.path.join(out, "best_model.npz"))) == {"w1", "w2"}
-    run = _optfn("sweep", "--task", os.path.join(root, "my_task.py") + ":make_task", "--space",
-                 os.path.join(root, "space.toml"), "--hidden", "32", "--out", str(tmp_path / "h"), check=False)
-    assert run.returncode == 2 and "--hidden is a flag of the bundled digits task" in run.stderr
-    assert not (tmp_path / "h").exists()
+    rc, _, err = _main(capsys, "sweep", "--task", os.path.join(root, "my_task.py") + ":make_task", "--space",
+                       os.path.join(root, "space.toml"), "--hidden", "32", "--out", str(tmp_path / "h"))
+    assert rc == 2 and "--hidden is a flag of the bundled digits task" in err and not (tmp_path / "h").exists()
     bad = tmp_path / "bad.toml"
     bad.write_text("learning_rate = { log_normal = [1, 2] }\n")
-    run = _optfn("sweep", "--task", os.path.join(root, "my_task.py") + ":make_task", "--space", str(bad),
-                 "--out", str(tmp_path / "u"), check=False)
-    assert run.returncode == 2 and "learning_rate must be one of" in run.stderr and not (tmp_path / "u").exists()
+    rc, _, err = _main(capsys, "sweep", "--task", os.path.join(root, "my_task.py") + ":make_task", "--space",
+                       str(bad), "--out", str(tmp_path / "u"))
+    assert rc == 2 and "learning_rate must be one of" in err and not (tmp_path / "u").exists()
 
 
 def test_a_newcomers_path_budget_resume_show_and_force(tmp_path, capsys):
@@ -308,27 +307,31 @@ def test_a_newcomers_path_budget_resume_show_and_force(tmp_path, capsys):
     assert rc == 0 and ranked == _table(shown.splitlines(), ["rank", "id"])  # the same rows
     rc, _, err = _main(capsys, "sweep", *TINY, "--devices", "1", "--out", out)
     assert rc == 2 and "--force" in err
-    rc, _, _ = _main(capsys, "sweep", *TINY, "--devices", "1", "--out", out, "--force")
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    rc, forced, _ = _main(capsys, "sweep", *TINY, "--devices", "1", "--out", out, "--force", "--optuna-storage", storage)
     with open(os.path.join(out, "results.json")) as f:
         assert rc == 0 and json.load(f)["budget_spent"] is False
+    optuna = pytest.importorskip("optuna")
+    name = forced.split("optuna study '")[1].split("'")[0]
+    assert len(optuna.load_study(study_name=name, storage=storage).trials) == 8  # the sweep, for Optuna's tools
     rc, _, err = _main(capsys, "show", str(tmp_path / "none"))
     assert rc == 2 and "no sweep there" in err
 
 
 def test_the_guides_best_model_example_runs_on_a_finished_sweep(finished, tmp_path, monkeypatch, capsys):
-    """docs/guide/command-line.md's 'The best model' block, in a folder holding the sweep
-    as optfn-sweep: it evaluates the saved pick on the test split, as the sweep did."""
+    """The README's 'The best model' block, in a folder holding the sweep as optfn-sweep:
+    it evaluates the saved pick on the test split, as the sweep did."""
     import re
     import textwrap
 
     root = os.path.join(os.path.dirname(__file__), "..")
-    with open(os.path.join(root, "docs", "guide", "command-line.md")) as f:
+    with open(os.path.join(root, "README.md")) as f:
         block = next(textwrap.dedent(b) for b in re.findall(r"```python\n(.*?)```", f.read(), re.S)
                      if b.startswith("# after `optfn sweep`"))
     os.symlink(finished[0], tmp_path / "optfn-sweep")
     monkeypatch.chdir(tmp_path)
     namespace = {}
-    exec(compile(block, "command-line.md", "exec"), namespace)
+    exec(compile(block, "README.md", "exec"), namespace)
     with open(os.path.join(finished[0], "results.json")) as f:
         saved = json.load(f)
     pick = min((t for t in saved["confirmed"] if t["status"] == "ok"), key=lambda t: t["metric"])

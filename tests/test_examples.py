@@ -21,6 +21,7 @@ def _test_accuracy(out: str) -> float:
     return float(out.strip().splitlines()[-1].split("test accuracy")[1])
 
 
+@pytest.mark.slow  # training on digits: test_cli.py's sweeps and the README's examples, in the default run
 def test_train_digits_learns():
     out = _run("train_digits.py", "--steps", "200")
     assert _test_accuracy(out) > 0.9, out
@@ -77,3 +78,10 @@ def test_flax_nnx_model_trains_with_optfn():
     pytest.importorskip("flax")
     out = _run("flax_model.py", "--steps", "150")
     assert "batch-norm steps counted: 150 " in out and _test_accuracy(out) > 0.9, out
+
+
+@pytest.mark.slow  # importance's shares: test_sweep_importance.py, in the default run
+def test_importance_runs_the_notes_search_and_orders_the_hyperparameters():
+    out = _run("importance.py", "--trials", "24", "--steps", "30")
+    assert "share of the validation loss's variance" in out and "PED-ANOVA" in out
+    assert "this sweep's:" in out and "learning_rate" in out.split("this sweep's:")[1]

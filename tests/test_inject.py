@@ -245,7 +245,7 @@ def test_step_counts_stay_static_and_int_learning_rates_are_stored():
     assert set(optfn.get_hyperparams(opt.init(PARAMS))) == {"period"}
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(lr=st.floats(1e-4, 1.0), b1=st.floats(0.0, 0.99), b2=st.floats(0.5, 0.9999))
 def test_property_injected_adam_equals_plain_adam(lr, b1, b2):
     plain, _ = _train(optfn.adam(lr, b1, b2), 20)

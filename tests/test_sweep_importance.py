@@ -123,3 +123,21 @@ def test_equal_budget_step_and_plot(tmp_path):
 def test_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         result_of(8).importance(**kwargs)
+
+
+def test_the_sweep_plot_marks_the_pick_choices_and_cuts_blow_ups(tmp_path):
+    """``SweepResult.plot``: a categorical axis for a choice, the pick starred, the axis
+    cut above the bulk where a few configurations blew up (and the cut counted)."""
+    from optfn.sweep._plot import robust_limits
+
+    res = result_of(40)
+    for t in res.trials[:3]:
+        t["metric"] = 1e6  # blow-ups
+    res.trials[5]["test_metric"] = 1.0
+    fig = res.plot(str(tmp_path / "s.png"))
+    act = fig.axes[list(SPACE.dimensions).index("act")]
+    assert [label.get_text() for label in act.get_xticklabels()] == ["relu", "tanh", "gelu"]
+    assert any("beyond the axis" in t.get_text() and t.get_text().startswith("3") for t in act.texts)
+    assert act.get_ylim()[1] < 1e3
+    assert (tmp_path / "s.png").stat().st_size > 1000
+    assert robust_limits(np.array([1.0, 2.0, 3.0, 4.0, 5.0]), "min") is None  # nothing to cut

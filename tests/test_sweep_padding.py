@@ -16,7 +16,7 @@ import pytest
 import optfn
 import problems
 from optfn import sweep
-from optfn.sweep import _buckets
+from optfn.sweep import _buckets, _exact
 
 DATA = problems.tanh_data(128)
 
@@ -166,6 +166,15 @@ def test_auto_plan_is_shown_before_anything_trains():
     before = runner.compile_counts
     runner.run(SPACE, TRIALS, seed=0)  # uses this plan: its measured programs are not compiled again
     assert sum(runner.compile_counts.values()) - sum(before.values()) == 2 * (len(plan.programs) - 1)
+    probed, planned = [], []
+    real_probe, real_plan = _exact.probe, _buckets.plan
+    try:  # another sample over the same structures (a later round) plans again but reuses the probe's verdicts
+        _exact.probe = lambda *a, **k: probed.append(a) or real_probe(*a, **k)
+        _buckets.plan = lambda *a, **k: planned.append(a) or real_plan(*a, **k)
+        again = runner.plan(SPACE, TRIALS + TRIALS[:1])
+    finally:
+        _exact.probe, _buckets.plan = real_probe, real_plan
+    assert planned and not probed and sum(r["trials"] for r in again.rows()) == 7
 
 
 def test_the_cheapest_cut_is_found():

@@ -119,6 +119,16 @@ def _shares_batches(runner, space, statics) -> bool:
             and not runner.shared_batches and not runner.has_state)
 
 
+def _probed(runner, layout, numeric, data):
+    """The exactness probe of ``layout``'s smallest member, once per layout and runner: a
+    later run (a halving rung's repack, a zoomed round, ``confirm``, an Optuna batch)
+    reuses its verdict, which is about the structure (the probe's values are the first
+    sample's)."""
+    if layout.key not in runner._probe_verdicts:
+        runner._probe_verdicts[layout.key] = _exact.probe(runner, layout, 0, numeric, data)
+    return runner._probe_verdicts[layout.key]
+
+
 def _probe_data(runner):
     data = runner.feed.spec()
     if runner.feed.stream is None:
@@ -197,7 +207,7 @@ def plan(runner, space, samples: list, seeds: int, padding, mesh, width_for) -> 
         whole = layout_of(members)
         why = "its shapes do not nest (a larger value gives a smaller array)" if whole is None else None
         if why is None:
-            why = _exact.probe(runner, whole, 0, _numeric(space, first[structure_key(members[0])]), data)
+            why = _probed(runner, whole, _numeric(space, first[structure_key(members[0])]), data)
         if why is not None:
             fallbacks.append(_warn(size_dims, members, why))
             continue
@@ -212,7 +222,7 @@ def plan(runner, space, samples: list, seeds: int, padding, mesh, width_for) -> 
         for i, j in bounds:
             layout = whole if (i, j) == (0, len(members)) else layout_of(members[i:j])
             if layout is not None and layout is not whole and len(layout.members) > 1:
-                found = _exact.probe(runner, layout, 0, _numeric(space, first[structure_key(members[i])]), data)
+                found = _probed(runner, layout, _numeric(space, first[structure_key(members[i])]), data)
                 if found is not None:
                     layout, why = None, found
             chosen.append((members[i:j], layout))

@@ -83,6 +83,10 @@ def plot(result, path: Optional[str], space, metric_name: str):
             ax.errorbar(xs_of(name, confirmed), [t["metric"] for t in confirmed],
                         yerr=[t.get("metric_std") or 0.0 for t in confirmed], fmt="_", color="k", ms=10,
                         capsize=3, label="confirmed: mean, std", zorder=3)
+        tested = [t for t in (confirmed or ok) if t.get("test_metric") is not None]
+        if tested:  # the picks on data no decision saw, apart from their validation metric
+            ax.scatter(xs_of(name, tested), [t["test_metric"] for t in tested], marker="x", s=24, color="k",
+                       zorder=3, label="test metric (picks)")
         if pick is not None:
             ax.scatter(xs_of(name, [pick]), [pick["metric"]], marker="*", s=160, color="red", zorder=4,
                        label=f"pick (id {pick['id']})")

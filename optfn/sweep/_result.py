@@ -293,7 +293,8 @@ class SweepResult:
         (``one_minus_log_uniform``) are plotted against ``1 - beta`` on a log axis; a
         ``choice`` gets a categorical axis. Trials are coloured by round; trials stopped
         early are hollow; the pick (the confirmation's best, else the best) is a red
-        star, and the confirmed configurations' mean and spread are black bars. PBT
+        star, the confirmed configurations' mean and spread are black bars, and the
+        picks' test metrics (``Runner(test_data=)``) black crosses. PBT
         members are plotted at their final hyperparameters. The metric axis gets a log
         scale where its values span more than a decade, and is cut above the bulk where
         a few blow-ups would flatten the rest (how many are cut is written on the plot).

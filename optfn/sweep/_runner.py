@@ -177,6 +177,7 @@ class Runner:
         self.programs = Programs(self)
         self._widths = {}  # the automatic width, by device count
         self._plans = {}  # the last structure plan, by what it depends on
+        self._probe_verdicts = {}  # the padding probe's verdict, by layout
 
     def steps_per_epoch(self, hp: Optional[dict] = None) -> int:
         """Optimizer steps per pass over the data (``n // batch_size``; a structural
