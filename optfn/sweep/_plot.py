@@ -112,11 +112,12 @@ def plot(result, path: Optional[str], space, metric_name: str):
     if names and ok:
         axes[0][0].legend(fontsize=7)
     curves = axes[0][-1]
+    marker = "." if len(trials) <= 32 else None  # hundreds of marked curves take seconds to draw
     for t in trials:
         if t["history"]["loss"]:
             best = pick is not None and t["id"] == pick["id"] and owner is result
             curves.plot(t["history"]["step"], t["history"]["loss"], lw=1.5 if best else 0.6,
-                        alpha=1.0 if best else 0.5, color="red" if best else None, marker=".", ms=2)
+                        alpha=1.0 if best else 0.5, color="red" if best else None, marker=marker, ms=2)
     curves.set_yscale("log")
     curves.set_xlabel("step")
     curves.set_ylabel("train loss")

@@ -89,6 +89,7 @@ class Programs:
     def __init__(self, runner):
         self.runner = runner
         self._compiled = {}
+        self._carry_shapes = {}  # (layout, argument shapes) -> the carry init returns, abstract
         self.counts = {"init": 0, "chunk": 0}
         self.seconds = 0.0
         self.compile_seconds = {}  # program key -> seconds its compilation took (wall, beside the others)
@@ -306,11 +307,13 @@ class Programs:
         return self._get("chunk", layout, mesh, args)(*args)
 
     def eval_shape_init(self, layout, keys, numeric, extent, shared_key, data):
-        block_init = self._block_fns(layout)[0]
         # shapes only: sharded (Explicit) inputs outside shard_map would need sharding types
         args = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype),
                             (keys, numeric, extent, shared_key, data, self.runner.eval_data))
-        return jax.eval_shape(block_init, *args)[0]
+        key = (layout.key, _signature(args))
+        if key not in self._carry_shapes:  # tracing init is a fifth of a second: once per block shape
+            self._carry_shapes[key] = jax.eval_shape(self._block_fns(layout)[0], *args)[0]
+        return self._carry_shapes[key]
 
     def _abstract(self, layout, rows: int, dtypes: dict, data):  # -> the chunk's arguments but data
         numeric = {k: jax.ShapeDtypeStruct((rows,), dtype) for k, dtype in dtypes.items()}
