@@ -33,6 +33,11 @@ from ._adam_family import scale_by_adamax as scale_by_adamax
 from ._adam_family import scale_by_amsgrad as scale_by_amsgrad
 from ._adam_family import scale_by_belief as scale_by_belief
 from ._adam_family import scale_by_radam as scale_by_radam
+from ._ademamix import ScaleByAdemamixState as ScaleByAdemamixState
+from ._ademamix import ademamix as ademamix
+from ._ademamix import scale_by_ademamix as scale_by_ademamix
+from ._adopt import adopt as adopt
+from ._adopt import scale_by_adopt as scale_by_adopt
 from ._apply_updates import apply_updates as apply_updates
 from ._batch_norm import BatchNormParams as BatchNormParams
 from ._batch_norm import BatchNormState as BatchNormState
@@ -47,6 +52,8 @@ from ._base import Schedule as Schedule
 from ._base import Updates as Updates
 from ._base import identity as identity
 from ._chain import chain as chain
+from ._cautious import CautiousState as CautiousState
+from ._cautious import cautious as cautious
 from ._clipping import clip as clip
 from ._clipping import clip_by_global_norm as clip_by_global_norm
 from ._clipping import global_norm as global_norm

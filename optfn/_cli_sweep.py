@@ -16,6 +16,8 @@ import jax
 
 from . import _cli_report
 from ._adam import adam, adamw
+from ._ademamix import ademamix
+from ._adopt import adopt
 from ._cli_checks import FolderLock, UsageError, seconds
 from ._cli_digits import digits_task
 from ._cli_task import load_space, load_task
@@ -25,7 +27,8 @@ from .sweep import PopulationBasedTraining, Runner, Space, SuccessiveHalving, Sw
 from .sweep import log_uniform, one_minus_log_uniform, trials_mesh
 from .sweep._checkpoint import open_store
 
-BETA_NAME = {"sgd": None, "momentum": "momentum", "rmsprop": "decay", "adam": "b1", "adamw": "b1"}
+BETA_NAME = {"sgd": None, "momentum": "momentum", "rmsprop": "decay", "adam": "b1", "adamw": "b1", "adopt": "b1",
+             "ademamix": "b1"}
 # the runner's argument names, as the command line spells them
 FLAGS = {"chunk_steps": "--chunk-steps", "batch_size": "--batch-size", "shared_batches": "--shared-batches",
          "time_budget": "--time-budget", "sampling": "--sampling", "steps": "--steps", "seeds": "--seeds",
@@ -55,6 +58,10 @@ def _optimizer(name):
             return rmsprop(lr, decay=h["decay"])
         if name == "adam":
             return adam(lr, b1=h["b1"])
+        if name == "adopt":
+            return adopt(lr, b1=h["b1"])
+        if name == "ademamix":
+            return ademamix(lr, b1=h["b1"])
         return adamw(lr, b1=h["b1"], weight_decay=h["weight_decay"])
 
     return make

@@ -324,3 +324,52 @@ def adafactor(lr, decay_rate=0.8, eps=1e-30, clipping_threshold=1.0, min_dim=128
         return (-lr * u).reshape(g.shape)
 
     return step
+
+
+def adopt(lr, b1=0.9, b2=0.9999, eps=1e-6, clip=True):
+    """Taniguchi et al. 2024, Algorithm 2 with clipping: ``v_0 = g_0^2`` and no step at
+    t = 0; then ``m = b1 m + (1 - b1) clip(g / max(sqrt(v_prev), eps), +-t**0.25)``,
+    ``v = b2 v + (1 - b2) g^2``, ``W -= lr m``."""
+    st = {"m": None, "v": None, "t": 0}
+
+    def step(g, p):
+        t = st["t"]
+        st["t"] += 1
+        if t == 0:
+            st["m"], st["v"] = np.zeros_like(g), g * g
+            return np.zeros_like(g)
+        normed = g / np.maximum(np.sqrt(st["v"]), eps)
+        if clip:
+            normed = np.clip(normed, -t ** 0.25, t ** 0.25)
+        st["m"] = b1 * st["m"] + (1 - b1) * normed
+        st["v"] = b2 * st["v"] + (1 - b2) * g * g
+        return -lr * st["m"]
+
+    return step
+
+
+def ademamix(lr, b1=0.9, b2=0.999, b3=0.9999, alpha=5.0, eps=1e-8, weight_decay=0.0):
+    """Pagliardini et al. 2024, Algorithm 1 (constant ``alpha`` and ``b3``): Adam's
+    bias-corrected ``m1`` and ``v`` plus ``alpha`` times a slow EMA ``m2`` (not corrected);
+    ``W -= lr ((m1_hat + alpha m2) / (sqrt(v_hat) + eps) + wd W)``."""
+    push = _moments(b1, b2)
+    st = {"m2": None}
+
+    def step(g, p):
+        m, v, t = push(g)
+        st["m2"] = (1 - b3) * g if st["m2"] is None else b3 * st["m2"] + (1 - b3) * g
+        u = (m / (1 - b1 ** t) + alpha * st["m2"]) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+        return -lr * (u + weight_decay * p)
+
+    return step
+
+
+def cautious(inner, eps=1e-3):
+    """Liang et al. 2024, Algorithm 1: keep the coordinates where the inner update
+    descends (``u g < 0``) and rescale by ``1 / max(mean(mask), eps)``, per leaf."""
+    def step(g, p):
+        u = inner(g, p)
+        keep = (u * g < 0).astype(np.float64)
+        return u * keep / max(keep.mean(), eps)
+
+    return step

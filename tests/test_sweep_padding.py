@@ -222,7 +222,7 @@ def test_every_registry_optimizer_the_probe_admits_trains_padded_as_alone(entry)
     _same_trials(_runner(optimizer=optimizer, padding=None).run(space, trials, seed=0), padded, rtol=2e-5)
 
 
-NOT_EXACT = {"adafactor"}
+NOT_EXACT = {"adafactor", "cautious_adam"}  # a mean over each leaf: its factored moments; the kept share
 
 
 @pytest.mark.parametrize("sizes", [(8, 32), pytest.param((8, 12), marks=pytest.mark.slow)],
