@@ -119,7 +119,8 @@ def ademamix(learning_rate, b1=0.9, b2=0.999, b3=0.9999, alpha=5.0, eps=1e-8, ep
     Example:
         >>> import jax.numpy as jnp, optfn
         >>> opt = optfn.ademamix(0.1)
-        >>> print(f"{float(opt.update(jnp.array([0.5]), opt.init(jnp.zeros(1)))[0][0]):.5f}")
+        >>> u, _ = opt.update(jnp.array([0.5]), opt.init(jnp.zeros(1)))
+        >>> print(f"{float(u.sum()):.5f}")
         -0.10005
     """
     _check.learning_rate("ademamix", learning_rate)

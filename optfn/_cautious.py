@@ -11,7 +11,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 
 from . import _check
-from ._base import GradientTransformation, GradientTransformationExtraArgs
+from ._base import GradientTransformationExtraArgs
 from ._numerics import as_dtype, compute_dtype, map_leaves
 
 

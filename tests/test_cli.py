@@ -139,7 +139,8 @@ def test_a_pbt_sweep_saves_lineages_schedules_and_the_best_member(finished_pbt):
 
 
 # the orbax store and PBT resume in process too (test_sweep_runner.py, test_sweep_pbt.py); killed: -m slow
-@pytest.mark.parametrize("fmt, strategy", [("npz", "halving"), pytest.param("orbax", "halving", marks=pytest.mark.slow),
+@pytest.mark.parametrize("fmt, strategy", [pytest.param("npz", "halving", marks=pytest.mark.slow),
+                                           pytest.param("orbax", "halving", marks=pytest.mark.slow),
                                            pytest.param("npz", "pbt", marks=pytest.mark.slow)])
 def test_a_killed_sweep_resumes_to_the_same_results(finished, finished_pbt, tmp_path, fmt, strategy):
     if fmt == "orbax":
