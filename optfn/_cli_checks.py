@@ -59,6 +59,10 @@ def check_flags(args, given=()) -> None:
         task = load_task(args.task)
         for name in FLAG_DEFAULTS:
             if name in task and name not in given and not getattr(args, "resume", None):
+                want = str if name == "sampling" else int
+                if isinstance(task[name], bool) or not isinstance(task[name], want):
+                    raise UsageError(f"--task {args.task}: its {name!r} must be {'a str' if want is str else 'an int'} "
+                                     f"(the default of --{name.replace('_', '-')}), got {task[name]!r}.")
                 setattr(args, name, task[name])
         load_space(args.space)
     if getattr(args, "force", False) and getattr(args, "resume", None):
@@ -109,9 +113,14 @@ def check_flags(args, given=()) -> None:
                              "or leave the default --checkpoint-format npz.") from None
     if args.optuna_storage:
         try:
-            import optuna  # noqa: F401
+            import optuna
         except ImportError:
             raise UsageError("--optuna-storage needs optuna: pip install 'optfn[optuna]'.") from None
+        try:  # a storage that cannot be opened is found now, not after the sweep
+            optuna.storages.get_storage(args.optuna_storage)
+        except Exception as e:
+            raise UsageError(f"--optuna-storage {args.optuna_storage}: cannot be opened ({type(e).__name__}: {e}); "
+                             "pass a URL such as sqlite:///sweep.db.") from None
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out} is a file; pass a folder (it is created if missing).")
 

@@ -213,6 +213,7 @@ TINY = ["--trials", "8", "--steps", "40", "--chunk-steps", "20", "--rounds", "1"
     (["--batch-size", "5000"], "--batch-size 5000 exceeds the 1078 examples of data"),  # found on the data
     (["--time-budget", "soon"], "--time-budget soon: pass a positive duration"),
     (["--resume", "nowhere"], "--resume nowhere: nothing to resume there"),
+    (["--optuna-storage", "nosuchdb://x"], "--optuna-storage nosuchdb://x: cannot be opened"),
 ])
 def test_bad_flags_exit_2_with_one_line_and_write_nothing(tmp_path, flags, message, capsys):
     out = tmp_path / "s"
@@ -287,6 +288,12 @@ def test_your_own_task_and_space_from_the_command_line(tmp_path, capsys):
     rc, _, err = _main(capsys, "sweep", "--task", os.path.join(root, "my_task.py") + ":make_task", "--space",
                        str(bad), "--out", str(tmp_path / "u"))
     assert rc == 2 and "learning_rate must be one of" in err and not (tmp_path / "u").exists()
+    odd = tmp_path / "odd_task.py"  # a task whose batch_size is not an int
+    odd.write_text(f"import sys; sys.path.insert(0, {root!r})\nfrom my_task import make_task as base\n"
+                   "def make_task():\n    return {**base(), 'batch_size': '64'}\n")
+    rc, _, err = _main(capsys, "sweep", "--task", f"{odd}:make_task", "--space", os.path.join(root, "space.toml"),
+                       "--out", str(tmp_path / "o"))
+    assert rc == 2 and "its 'batch_size' must be an int" in err and not (tmp_path / "o").exists()
 
 
 def test_a_newcomers_path_budget_resume_show_and_force(tmp_path, capsys):
@@ -308,10 +315,13 @@ def test_a_newcomers_path_budget_resume_show_and_force(tmp_path, capsys):
     assert rc == 0 and ranked == _table(shown.splitlines(), ["rank", "id"])  # the same rows
     rc, _, err = _main(capsys, "sweep", *TINY, "--devices", "1", "--out", out)
     assert rc == 2 and "--force" in err
+    with open(os.path.join(out, "notes.txt"), "w") as f:  # the user's own file: --force keeps it
+        f.write("mine")
     storage = f"sqlite:///{tmp_path / 's.db'}"
     rc, forced, _ = _main(capsys, "sweep", *TINY, "--devices", "1", "--out", out, "--force", "--optuna-storage", storage)
     with open(os.path.join(out, "results.json")) as f:
         assert rc == 0 and json.load(f)["budget_spent"] is False
+    assert os.path.exists(os.path.join(out, "notes.txt"))
     optuna = pytest.importorskip("optuna")
     name = forced.split("optuna study '")[1].split("'")[0]
     assert len(optuna.load_study(study_name=name, storage=storage).trials) == 8  # the sweep, for Optuna's tools
@@ -342,3 +352,18 @@ def test_the_guides_best_model_example_runs_on_a_finished_sweep(finished, tmp_pa
     test = namespace["task"]["evaluate"](params, bn_state, namespace["task"]["test_data"])
     # replica 0 of the confirmed pick, as the sweep measured it
     assert float(test["loss"]) == pytest.approx(pick["test_replica_metrics"][0], rel=1e-5)
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_folder(tmp_path, capsys, monkeypatch):
+    from optfn import _cli_sweep
+
+    out = tmp_path / "f"
+
+    def broken(args, folder, *rest):
+        assert (out / "args.json").exists()  # written, then the training fails
+        raise RuntimeError("the device went away")
+
+    monkeypatch.setattr(_cli_sweep, "_train", broken)
+    with pytest.raises(RuntimeError, match="went away"):
+        _main(capsys, "sweep", *TINY, "--devices", "1", "--out", str(out))
+    assert not out.exists()  # the corrected command runs as a new sweep

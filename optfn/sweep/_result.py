@@ -251,7 +251,18 @@ class SweepResult:
     def from_json(cls, path: str, space=None) -> "SweepResult":
         """A result written by ``to_json(path)`` (without the trained params): its
         configurations, confirmation and timings; ``space`` for the plots' scales and
-        ``importance`` (JSON does not hold it). ``optfn show`` uses this."""
+        ``importance`` (JSON does not hold it). ``optfn show`` uses this.
+
+        Example:
+            >>> import os, tempfile
+            >>> from optfn import sweep
+            >>> t = {"id": 0, "hyperparams": {"lr": 0.1}, "status": "ok", "metric": 0.5, "steps": 10,
+            ...      "history": {"step": [0, 10], "loss": [1.0, 0.5], "metric": [1.0, 0.5]}}
+            >>> path = os.path.join(tempfile.mkdtemp(), "results.json")
+            >>> _ = sweep.SweepResult([t]).to_json(path)
+            >>> sweep.SweepResult.from_json(path).best()["metric"]
+            0.5
+        """
         with open(path) as f:
             saved = json.load(f)
 
