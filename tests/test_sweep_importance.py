@@ -119,6 +119,7 @@ def test_equal_budget_step_and_plot(tmp_path):
 
 @pytest.mark.parametrize("kwargs, match", [({"method": "forest"}, "method must be 'fanova' or 'ped_anova'"),
                                            ({"quantile": 1.5}, "quantile must be a float in"),
+                                           ({"n_trees": 0}, "n_trees must be an int >= 1"),
                                            ({"step": 7}, "at least 4 finished configurations evaluated at step 7")])
 def test_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):

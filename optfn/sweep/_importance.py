@@ -129,6 +129,8 @@ def importance(result, method: str = "fanova", *, step: Optional[int] = None, qu
     fn = "SweepResult.importance"
     if method not in ("fanova", "ped_anova"):
         raise ValueError(f"{fn}: method must be 'fanova' or 'ped_anova', got method={method!r}.")
+    if isinstance(n_trees, bool) or not isinstance(n_trees, int) or n_trees < 1:
+        raise ValueError(f"{fn}: n_trees must be an int >= 1 (fANOVA's forest), got n_trees={n_trees!r}.")
     if not (isinstance(quantile, (int, float)) and 0 < quantile < 1):
         raise ValueError(f"{fn}: quantile must be a float in (0, 1), got quantile={quantile!r}.")
     if result.space is None:
