@@ -101,6 +101,33 @@ from ._trust_ratio import lars as lars
 from ._trust_ratio import scale_by_trust_ratio as scale_by_trust_ratio
 from ._weight_decay import add_decayed_weights as add_decayed_weights
 
+from ._apply_if_finite import ApplyIfFiniteState as ApplyIfFiniteState
+from ._apply_if_finite import apply_if_finite as apply_if_finite
+from ._extra_args import with_extra_args_support as with_extra_args_support
+from ._lookahead import LookaheadParams as LookaheadParams
+from ._lookahead import LookaheadState as LookaheadState
+from ._lookahead import lookahead as lookahead
+from ._masking import MaskedNode as MaskedNode
+from ._masking import MaskedState as MaskedState
+from ._masking import masked as masked
+from ._multi_steps import MultiSteps as MultiSteps
+from ._multi_steps import MultiStepsState as MultiStepsState
+from ._multi_steps import skip_large_updates as skip_large_updates
+from ._multi_steps import skip_not_finite as skip_not_finite
+from ._muon import MuonState as MuonState
+from ._muon import muon as muon
+from ._muon import scale_by_muon as scale_by_muon
+from ._partition import PartitionState as PartitionState
+from ._partition import partition as partition
+from ._prodigy import ProdigyState as ProdigyState
+from ._prodigy import prodigy as prodigy
+from ._schedule_free import ScheduleFreeState as ScheduleFreeState
+from ._schedule_free import schedule_free as schedule_free
+from ._schedule_free import schedule_free_adamw as schedule_free_adamw
+from ._schedule_free import schedule_free_eval_params as schedule_free_eval_params
+from ._schedule_free import schedule_free_sgd as schedule_free_sgd
+
+from . import contrib as contrib
 from . import sweep as sweep
 
 __version__ = "0.1.0"
@@ -115,6 +142,7 @@ _OPTAX_NAMES = {
     "cosine_decay_schedule": "cosine_decay",
     "warmup_cosine_decay_schedule": "warmup_cosine_decay",
     "piecewise_constant_schedule": "piecewise_constant",
+    "multi_transform": "partition",  # optax's older name
 }
 
 

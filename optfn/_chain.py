@@ -1,16 +1,7 @@
 """Composition of gradient transformations."""
 
-import inspect
-
 from ._base import GradientTransformationExtraArgs
-
-
-def _takes_extra_args(update) -> bool:
-    try:
-        params = inspect.signature(update).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+from ._extra_args import takes_extra_args
 
 
 def chain(*transforms) -> GradientTransformationExtraArgs:
@@ -42,7 +33,7 @@ def chain(*transforms) -> GradientTransformationExtraArgs:
                 "transformation (an object with init and update). Did you pass an "
                 "optimizer factory without calling it, e.g. optfn.adam instead of optfn.adam(1e-3)?"
             )
-    extra = tuple(_takes_extra_args(t.update) for t in transforms)
+    extra = tuple(takes_extra_args(t) for t in transforms)
 
     def init(params):
         return tuple(t.init(params) for t in transforms)

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _check
 from ._base import GradientTransformation
-from ._chain import _takes_extra_args
+from ._extra_args import takes_extra_args
 from ._numerics import safe_increment, zero_count
 from ._parametric_schedule import ParametricSchedule
 
@@ -258,7 +258,7 @@ def inject_hyperparams(
             now = current(state.count, state.schedule_params)
             constants = {a: v for a, v in state.hyperparams.items() if a not in state.schedule_params}
             inner = factory(**static, **constants, **now)
-            if _takes_extra_args(inner.update):
+            if takes_extra_args(inner):
                 updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
             else:
                 updates, inner_state = inner.update(updates, state.inner_state, params)

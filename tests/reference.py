@@ -373,3 +373,102 @@ def cautious(inner, eps=1e-3):
         return u * keep / max(keep.mean(), eps)
 
     return step
+
+
+def schedule_free(base, lr, b1=0.9, weight_lr_power=2.0):
+    """Defazio et al. 2024, Algorithm 1 with the averaging weights ``c = w_t / sum w``,
+    ``w_t = max_{i<=t} lr^p``: ``z += base(g at y)``, ``x = (1 - c) x + c z``, and the
+    params handed back are ``y = (1 - b1) z + b1 x``. ``base(g, y)`` is the base step.
+    Keeps ``x`` and ``z`` itself; ``step.x`` is the average to evaluate."""
+    st = {"z": None, "x": None, "max_lr": 0.0, "sum": 0.0}
+
+    def step(g, y):
+        if st["z"] is None:
+            st["z"], st["x"] = y.copy(), y.copy()
+        st["z"] = st["z"] + base(g, y)
+        st["max_lr"] = max(st["max_lr"], lr)
+        w = st["max_lr"] ** weight_lr_power
+        st["sum"] += w
+        c = w / st["sum"]
+        st["x"] = (1 - c) * st["x"] + c * st["z"]
+        step.x = st["x"]
+        return (1 - b1) * st["z"] + b1 * st["x"] - y
+
+    return step
+
+
+def schedule_free_adamw(lr, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0):
+    """Schedule-Free AdamW (Defazio et al. 2024, Algorithm 2 without warm-up): the base step
+    is ``-lr (g / (sqrt(v / (1 - b2^t)) + eps) + wd y)``, Adam without momentum."""
+    st = {"v": None, "t": 0}
+
+    def base(g, y):
+        st["t"] += 1
+        st["v"] = (1 - b2) * g * g if st["v"] is None else b2 * st["v"] + (1 - b2) * g * g
+        return -lr * (g / (np.sqrt(st["v"] / (1 - b2 ** st["t"])) + eps) + weight_decay * y)
+
+    return schedule_free(base, lr, b1)
+
+
+def schedule_free_sgd(lr, b1=0.9, weight_decay=0.0):
+    """Schedule-Free SGD: the base step is ``-lr (g + wd y)``."""
+    return schedule_free(lambda g, y: -lr * (g + weight_decay * y), lr, b1)
+
+
+def prodigy(lr=1.0, b1=0.9, b2=0.999, beta3=None, eps=1e-8, d0=1e-6, coef=1.0, weight_decay=0.0):
+    """Mishchenko & Defazio 2023, Algorithm 4 (Adam form), one leaf: with
+    ``rho = lr d sqrt(1 - b2^t) / (1 - b1^t)``, ``m = b1 m + (1 - b1) d g``,
+    ``v = b2 v + (1 - b2) d^2 g^2``, ``r = b3 r + (d / d0) rho <g, x0 - x>``,
+    ``s = b3 s + (d / d0) rho g``, ``d = max(d, coef r / |s|_1)`` (after the step's use),
+    ``u = -rho (m / (sqrt(v) + d eps) + wd x)``."""
+    b3 = math.sqrt(b2) if beta3 is None else beta3
+    st = {"m": None, "v": None, "s": None, "x0": None, "r": 0.0, "d": d0, "t": 0}
+
+    def step(g, p):
+        if st["m"] is None:
+            st["m"], st["v"], st["s"], st["x0"] = np.zeros_like(g), np.zeros_like(g), np.zeros_like(g), p.copy()
+        st["t"] += 1
+        t, d = st["t"], st["d"]
+        rho = lr * d * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+        st["m"] = b1 * st["m"] + (1 - b1) * d * g
+        st["v"] = b2 * st["v"] + (1 - b2) * (d * g) ** 2
+        st["r"] = b3 * st["r"] + (d / d0) * rho * float(np.dot(g, st["x0"] - p))
+        st["s"] = b3 * st["s"] + (d / d0) * rho * g
+        st["d"] = max(d, coef * st["r"] / np.abs(st["s"]).sum())
+        return -rho * (st["m"] / (np.sqrt(st["v"]) + d * eps) + weight_decay * p)
+
+    return step
+
+
+def newton_schulz(x, coeffs=(3.4445, -4.775, 2.0315), steps=5, eps=1e-8):
+    """Jordan's quintic iteration ``X = aX + (bA + cA^2)X``, ``A = X X^T``, on the wide
+    orientation, from ``X / (|X|_F + eps)``."""
+    tall = x.shape[0] > x.shape[1]
+    y = x.T if tall else x
+    y = y / (np.linalg.norm(y) + eps)
+    a, b, c = coeffs
+    for _ in range(steps):
+        gram = y @ y.T
+        y = a * y + (b * gram + c * gram @ gram) @ y
+    return y.T if tall else y
+
+
+def muon(lr, beta=0.95, eps=1e-8, weight_decay=0.0, nesterov=True):
+    """Muon for one ``(fan_in, fan_out)`` matrix: Nesterov momentum with bias correction,
+    ``NS`` of it, times ``sqrt(max(1, fan_out / fan_in))``; ``W -= lr (. + wd W)`` (``lr`` a
+    number or a function of the steps before this one)."""
+    st = {"m": None, "t": 0}
+
+    def step(g, p):
+        st["t"] += 1
+        t = st["t"]
+        st["m"] = (1 - beta) * g if st["m"] is None else beta * st["m"] + (1 - beta) * g
+        if nesterov:
+            m_hat = beta * st["m"] / (1 - beta ** (t + 1)) + (1 - beta) * g / (1 - beta ** t)
+        else:
+            m_hat = st["m"] / (1 - beta ** t)
+        scale = math.sqrt(max(1.0, g.shape[1] / g.shape[0]))
+        rate = lr(t - 1) if callable(lr) else lr
+        return -rate * (scale * newton_schulz(m_hat, eps=eps) + weight_decay * p)
+
+    return step

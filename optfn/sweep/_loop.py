@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._schedule_free import eval_params_or_same, has_schedule_free
 from . import _blocks, _buckets, _checkpoint, _mesh
 from ._ledger import OK, Ledger
 from ._strategy import Plan
@@ -90,7 +91,9 @@ class Loop:
             rows = [j for j, t in enumerate(b.trials) if int(t) in trials]
             if not rows:
                 continue
-            params, mstate, _ = b.carry
+            params, mstate, ostate = b.carry
+            if has_schedule_free(ostate):  # hand back the average, the params that were evaluated
+                params = jax.vmap(eval_params_or_same)(ostate, params)
             host = jax.tree.map(_mesh.to_host, (params, mstate))
             members = _mesh.to_host(b.extent)[:, 0]
             n_params = len(jax.tree.leaves(params))

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._apply_updates import apply_updates
+from .._schedule_free import eval_params_or_same
 from . import _mesh
 
 
@@ -167,7 +168,9 @@ class Programs:
                         batch(jax.random.fold_in(key, 1), t, data, plan, first, extent))
 
         def evaluate(carry, numeric, extent, key, eval_data):
-            params, mstate, _ = carry
+            params, mstate, ostate = carry
+            # a schedule-free optimizer trains at y and is judged at its average x
+            params = eval_params_or_same(ostate, params)
             return r.model.evaluate(params, mstate, eval_data, hp_of(numeric, extent), key)
 
         return _RowFns(hp_of, plan, batch, loss, start, start_member, with_optimizer, loss0, step, own_step, evaluate)

@@ -1,0 +1,192 @@
+"""Muon (Jordan et al., 2024): momentum orthogonalised by a Newton-Schulz iteration.
+
+A weight matrix's update is replaced by the nearest semi-orthogonal matrix (all
+singular values near 1), computed with five matrix products instead of an SVD; the
+other leaves (biases, norms, embeddings of rank 1) take AdamW.
+"""
+
+from typing import Any, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+
+from . import _check
+from ._adam import adamw
+from ._base import EmptyState, GradientTransformation
+from ._chain import chain
+from ._numerics import as_dtype, bias_correction, compute_dtype, full_like, map_leaves, safe_increment, zero_count
+from ._partition import partition
+from ._scale import scale_by_learning_rate
+from ._weight_decay import add_decayed_weights
+
+# Jordan's quintic: the slope at 0 is 3.4445, as large as keeps the iteration bounded
+DEFAULT_NS_COEFFS = (3.4445, -4.775, 2.0315)
+
+
+class MuonState(NamedTuple):
+    """The update count, the momentum ``mu`` and the Newton-Schulz coefficients (``(3,)``)."""
+
+    count: jax.Array
+    mu: Any
+    ns_coeffs: jax.Array
+
+
+def orthogonalize(x, coeffs, steps: int, eps):
+    r"""``steps`` Newton-Schulz iterations on ``X = x / (\lVert x \rVert_F + \epsilon)``:
+    ``X \leftarrow aX + (bA + cA^2)X`` with ``A = XX^\top``, on the wide orientation."""
+    wide = x.shape[0] <= x.shape[1]
+    y = x if wide else x.T
+    y = y / (jnp.linalg.norm(y) + eps)
+    a, b, c = coeffs[0], coeffs[1], coeffs[2]
+    for _ in range(steps):  # unrolled: a handful of matmuls, and vmap sees straight-line code
+        gram = y @ y.T.conj()
+        y = a * y + (b * gram + c * gram @ gram) @ y
+    return y if wide else y.T
+
+
+def scale_by_muon(ns_coeffs=DEFAULT_NS_COEFFS, ns_steps: int = 5, beta=0.95, eps=1e-8,
+                  mu_dtype: Optional[Any] = None, *, nesterov: bool = True,
+                  adaptive: bool = False) -> GradientTransformation:
+    r"""Muon's scaling for matrices (every leaf must have rank 2; ``muon`` routes the others).
+
+    $$
+    m_t = \beta m_{t-1} + (1 - \beta) g_t, \quad
+    \hat m_t = \begin{cases}
+      \beta\,\frac{m_t}{1 - \beta^{t+1}} + (1 - \beta)\frac{g_t}{1 - \beta^t} & \text{nesterov} \\
+      m_t / (1 - \beta^t) & \text{otherwise}
+    \end{cases}, \quad
+    u_t = \mathrm{NS}_k(\hat m_t),
+    $$
+
+    ``NS_k`` being ``k = ns_steps`` iterations ``X \leftarrow aX + (bXX^\top + c(XX^\top)^2)X``
+    from ``\hat m / (\lVert \hat m \rVert_F + \epsilon)``, ``(a, b, c) = ns_coeffs``. It maps
+    every singular value into about [0.7, 1.2] and keeps the singular vectors.
+    ``adaptive`` scales ``u`` by ``\langle \hat m, u \rangle`` (Bernstein & Newhouse). The
+    coefficients, ``beta`` and ``eps`` may be traced. optax's ``contrib.scale_by_muon``
+    computes the same on matrices.
+
+    Example:
+        >>> import jax.numpy as jnp, optfn
+        >>> t = optfn.scale_by_muon()
+        >>> u, _ = t.update(jnp.diag(jnp.array([4.0, 0.5])), t.init(jnp.zeros((2, 2))))
+        >>> print(jnp.diag(u).round(2))   # singular values 4 and 0.5 both land near 0.7
+        [0.71 0.69]
+
+    References:
+        Jordan et al., *Muon: An optimizer for hidden layers in neural networks*, 2024
+        (kellerjordan.github.io/posts/muon); Liu et al., *Muon is Scalable for LLM
+        Training*, 2025 (arXiv:2502.16982).
+    """
+    fn = "scale_by_muon"
+    if isinstance(ns_steps, bool) or not isinstance(ns_steps, int) or ns_steps < 1:
+        raise TypeError(f"{fn}: ns_steps must be a positive int (it unrolls the iteration), got "
+                        f"ns_steps={ns_steps!r}; pass e.g. 5.")
+    if not isinstance(ns_coeffs, jax.Array):
+        try:
+            if len(ns_coeffs) != 3:
+                raise TypeError
+        except TypeError:
+            raise TypeError(f"{fn}: ns_coeffs must be three numbers (a, b, c), got ns_coeffs={ns_coeffs!r}.") from None
+        for name, v in zip("abc", ns_coeffs):
+            _check.hyperparameter(fn, f"ns_coeffs[{'abc'.index(name)}]", v)
+    _check.decay_rate(fn, "beta", beta, high_open=True)
+    _check.non_negative(fn, "eps", eps)
+    _check.dtype_arg(fn, "mu_dtype", mu_dtype)
+    _check.flag(fn, "nesterov", nesterov)
+    _check.flag(fn, "adaptive", adaptive)
+    mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
+
+    def init(params):
+        _check.float_params(fn, params)
+        bad = [jax.tree_util.keystr(k) for k, p in jax.tree_util.tree_flatten_with_path(params)[0] if jnp.ndim(p) != 2]
+        if bad:
+            raise ValueError(f"{fn}: every leaf must be a matrix (rank 2), got {_check._listing(bad)} of other "
+                             "ranks; use optfn.muon, which gives the other leaves AdamW.")
+        coeffs = jnp.stack([jnp.asarray(c, jnp.float32) for c in ns_coeffs]) if not isinstance(
+            ns_coeffs, jax.Array) else jnp.asarray(ns_coeffs, jnp.float32)
+        return MuonState(zero_count(), jax.tree.map(lambda p: full_like(p, 0, mu_dtype), params), coeffs)
+
+    def update(updates, state, params=None):
+        del params
+        _check.state_type(fn, state, MuonState)
+        _check.same_structure(fn, "updates", updates, "the state", state.mu)
+        count = safe_increment(state.count)
+
+        def leaf(g, m):
+            ct = compute_dtype(g.dtype)
+            b, g32 = as_dtype(beta, ct), g.astype(ct)
+            new_m = b * m.astype(ct) + (1 - b) * g32
+            if nesterov:
+                m_hat = b * new_m / bias_correction(beta, safe_increment(count), ct) + (
+                    1 - b) * g32 / bias_correction(beta, count, ct)
+            else:
+                m_hat = new_m / bias_correction(beta, count, ct)
+            u = orthogonalize(m_hat, state.ns_coeffs.astype(ct), ns_steps, as_dtype(eps, ct))
+            if adaptive:
+                u = jnp.sum(m_hat.conj() * u) * u
+            return u.astype(g.dtype), new_m.astype(m.dtype)
+
+        updates, mu = map_leaves(leaf, updates, state.mu, n_out=2)
+        return updates, MuonState(count, mu, state.ns_coeffs)
+
+    return GradientTransformation(init, update)
+
+
+def _scale_by_shape(consistent_rms):
+    """Keller Jordan's width factor ``sqrt(max(1, fan_out / fan_in))`` for a ``(fan_in,
+    fan_out)`` matrix, or Moonlight's ``sqrt(max(fan_in, fan_out)) * consistent_rms``."""
+
+    def update(updates, state, params=None):
+        del params
+
+        def leaf(u):
+            fan_in, fan_out = u.shape
+            if consistent_rms is None:
+                return u * jnp.sqrt(jnp.maximum(1.0, fan_out / fan_in)).astype(u.dtype)
+            return (u * jnp.sqrt(float(max(fan_in, fan_out))) * jnp.asarray(consistent_rms)).astype(u.dtype)
+
+        return jax.tree.map(leaf, updates), state
+
+    return GradientTransformation(lambda params: EmptyState(), update)
+
+
+def muon(learning_rate, ns_coeffs=DEFAULT_NS_COEFFS, ns_steps: int = 5, beta=0.95, eps=1e-8, weight_decay=0.0,
+         weight_decay_mask=None, mu_dtype: Optional[Any] = None, *, nesterov: bool = True, adaptive: bool = False,
+         adam_b1=0.9, adam_b2=0.999, adam_eps_root=0.0, adam_weight_decay=0.0, adam_learning_rate=None,
+         consistent_rms=None) -> GradientTransformation:
+    r"""Muon on the matrices, AdamW on the other leaves.
+
+    A rank-2 leaf of shape ``(fan_in, fan_out)`` (``x @ W``, flax's and equinox's
+    ``Linear`` layout) takes
+    ``W \leftarrow W - lr\,(s\,\mathrm{NS}(\hat m) + wd\,W)`` with ``scale_by_muon``'s
+    orthogonalised momentum and ``s = \sqrt{\max(1, fan_{out}/fan_{in})}`` (or
+    ``\sqrt{\max(fan_{in}, fan_{out})}\cdot`` ``consistent_rms``, Moonlight's choice,
+    0.2 matching AdamW's update size). Every other leaf takes
+    ``adamw(adam_learning_rate or learning_rate, adam_b1, adam_b2, eps, adam_eps_root,
+    weight_decay=adam_weight_decay, nesterov=nesterov)``. Reshape convolution kernels to
+    matrices yourself, or give them to AdamW. Every numeric argument may be traced. As
+    ``optax.contrib.muon`` with its default dimension numbers (which optfn does not take).
+
+    Example:
+        >>> import jax.numpy as jnp, optfn
+        >>> params = {"w": jnp.zeros((2, 2)), "b": jnp.zeros(2)}
+        >>> opt = optfn.muon(0.1)
+        >>> u, _ = opt.update({"w": jnp.eye(2), "b": jnp.ones(2)}, opt.init(params), params)
+        >>> print(jnp.diag(u["w"]).round(2))   # -lr times the orthogonalised (Nesterov) momentum
+        [-0.11 -0.11]
+        >>> print(u["b"].round(3))   # the vector takes AdamW, with Nesterov's first step
+        [-0.147 -0.147]
+    """
+    fn = "muon"
+    _check.learning_rate(fn, learning_rate)
+    _check.weight_decay(fn, weight_decay)
+    _check.weight_decay(fn, adam_weight_decay, "adam_weight_decay")
+    if consistent_rms is not None:
+        _check.non_negative(fn, "consistent_rms", consistent_rms)
+    matrices = chain(scale_by_muon(ns_coeffs, ns_steps, beta, eps, mu_dtype, nesterov=nesterov, adaptive=adaptive),
+                     _scale_by_shape(consistent_rms), add_decayed_weights(weight_decay, weight_decay_mask),
+                     scale_by_learning_rate(learning_rate))
+    others = adamw(learning_rate if adam_learning_rate is None else adam_learning_rate, adam_b1, adam_b2, eps,
+                   adam_eps_root, mu_dtype, weight_decay=adam_weight_decay, nesterov=nesterov)
+    labels = lambda params: jax.tree.map(lambda p: "muon" if jnp.ndim(p) == 2 else "adam", params)  # noqa: E731
+    return partition({"muon": matrices, "adam": others}, labels)
