@@ -29,7 +29,8 @@ def _check_adam_args(fn, b1, b2, eps, eps_root):
 
 
 def scale_by_adam(
-    b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Optional[Any] = None, *, nesterov: bool = False
+    b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Optional[Any] = None, *, nesterov: bool = False,
+    nu_dtype: Optional[Any] = None,
 ) -> GradientTransformation:
     r"""Adam's scaling (Kingma & Ba, Algorithm 1), with bias correction.
 
@@ -51,6 +52,10 @@ def scale_by_adam(
             the optimizer); traceable.
         mu_dtype: dtype of ``m``; ``None`` keeps the params' dtype.
         nesterov: use NAdam's look-ahead numerator.
+        nu_dtype: dtype of ``v``; ``None`` keeps the params' dtype. With bf16 params,
+            ``mu_dtype=jnp.bfloat16`` alone leaves ``v`` in bf16 too, where its 8-bit
+            mantissa drops every ``(1 - b2) g^2`` below 1/256 of ``v``: pass
+            ``nu_dtype=jnp.float32`` to keep the second moment exact.
 
     Returns:
         A ``GradientTransformation`` with state ``ScaleByAdamState``.
@@ -65,16 +70,18 @@ def scale_by_adam(
         Kingma and Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015;
         Dozat, *Incorporating Nesterov Momentum into Adam*, 2016.
     """
-    _check.flag("scale_by_adam", "nesterov", nesterov)
-    _check.dtype_arg("scale_by_adam", "mu_dtype", mu_dtype)
     fn = "scale_by_adam"
+    _check.flag(fn, "nesterov", nesterov)
+    _check.dtype_arg(fn, "mu_dtype", mu_dtype)
+    _check.dtype_arg(fn, "nu_dtype", nu_dtype)
     _check_adam_args(fn, b1, b2, eps, eps_root)
     mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
+    nu_dtype = None if nu_dtype is None else jnp.dtype(nu_dtype)
 
     def init(params):
         _check.float_params(fn, params)
         mu = jax.tree.map(lambda p: full_like(p, 0, mu_dtype), params)
-        nu = jax.tree.map(lambda p: full_like(p, 0), params)
+        nu = jax.tree.map(lambda p: full_like(p, 0, nu_dtype), params)
         return ScaleByAdamState(zero_count(), mu, nu)
 
     def update(updates, state, params=None):
@@ -124,7 +131,8 @@ def scale_by_adam(
 
 
 def adam(
-    learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Optional[Any] = None, *, nesterov: bool = False
+    learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Optional[Any] = None, *, nesterov: bool = False,
+    nu_dtype: Optional[Any] = None,
 ) -> GradientTransformation:
     r"""Adam: ``W = W - lr * m_hat / (sqrt(v_hat) + eps)``; see ``scale_by_adam``.
 
@@ -134,7 +142,7 @@ def adam(
 
     Args:
         learning_rate: a number, traced array, schedule or tree of rates.
-        b1, b2, eps, eps_root, mu_dtype, nesterov: see ``scale_by_adam``.
+        b1, b2, eps, eps_root, mu_dtype, nesterov, nu_dtype: see ``scale_by_adam``.
 
     Returns:
         ``chain(scale_by_adam(...), scale_by_learning_rate(learning_rate))``.
@@ -148,10 +156,8 @@ def adam(
         [-0.1  0.1]
     """
     _check.learning_rate("adam", learning_rate)
-    _check.flag("adam", "nesterov", nesterov)
-    _check.dtype_arg("adam", "mu_dtype", mu_dtype)
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -167,6 +173,7 @@ def adamw(
     mask=None,
     *,
     nesterov: bool = False,
+    nu_dtype: Optional[Any] = None,
 ) -> GradientTransformation:
     r"""AdamW: Adam with decoupled weight decay (Loshchilov & Hutter).
 
@@ -176,7 +183,7 @@ def adamw(
 
     Args:
         learning_rate: a number, traced array, schedule or tree of rates.
-        b1, b2, eps, eps_root, mu_dtype, nesterov: see ``scale_by_adam``.
+        b1, b2, eps, eps_root, mu_dtype, nesterov, nu_dtype: see ``scale_by_adam``.
         weight_decay: the decay coefficient, ``>= 0``; traceable.
         mask: which params decay: a pytree of bools (a prefix of the params) or a
             function ``params -> pytree of bools``; ``None`` decays all.
@@ -196,17 +203,15 @@ def adamw(
     """
     _check.learning_rate("adamw", learning_rate)
     _check.weight_decay("adamw", weight_decay)
-    _check.flag("adamw", "nesterov", nesterov)
-    _check.dtype_arg("adamw", "mu_dtype", mu_dtype)
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )
 
 
 def nadam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Optional[Any] = None, *,
-          nesterov: bool = True) -> GradientTransformation:
+          nesterov: bool = True, nu_dtype: Optional[Any] = None) -> GradientTransformation:
     r"""NAdam: Adam with Nesterov momentum, ``adam(..., nesterov=True)`` (optax's signature:
     ``nesterov=False`` is plain Adam).
 
@@ -219,14 +224,12 @@ def nadam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Opt
     References:
         Dozat, *Incorporating Nesterov Momentum into Adam*, ICLR workshop 2016.
     """
-    _check.learning_rate("nadam", learning_rate)
-    _check.flag("nadam", "nesterov", nesterov)
-    _check.dtype_arg("nadam", "mu_dtype", mu_dtype)
-    return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov)
+    return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype)
 
 
 def nadamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Optional[Any] = None,
-           weight_decay=1e-4, mask=None, *, nesterov: bool = True) -> GradientTransformation:
+           weight_decay=1e-4, mask=None, *, nesterov: bool = True,
+           nu_dtype: Optional[Any] = None) -> GradientTransformation:
     r"""NAdamW: NAdam with decoupled weight decay, ``adamw(..., nesterov=True)`` (optax's
     signature: ``nesterov=False`` is plain AdamW).
 
@@ -240,8 +243,5 @@ def nadamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Op
     References:
         Dozat, 2016; Loshchilov and Hutter, *Decoupled Weight Decay Regularization*, ICLR 2019.
     """
-    _check.learning_rate("nadamw", learning_rate)
-    _check.weight_decay("nadamw", weight_decay)
-    _check.flag("nadamw", "nesterov", nesterov)
-    _check.dtype_arg("nadamw", "mu_dtype", mu_dtype)
-    return adamw(learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask, nesterov=nesterov)
+    return adamw(learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask, nesterov=nesterov,
+                 nu_dtype=nu_dtype)

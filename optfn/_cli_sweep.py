@@ -18,6 +18,9 @@ from . import _cli_report
 from ._adam import adam, adamw
 from ._ademamix import ademamix
 from ._adopt import adopt
+from ._muon import muon
+from ._prodigy import prodigy
+from ._schedule_free import schedule_free_adamw, schedule_free_sgd
 from ._cli_checks import FolderLock, UsageError, seconds
 from ._cli_digits import digits_task
 from ._cli_task import load_space, load_task
@@ -28,7 +31,7 @@ from .sweep import log_uniform, one_minus_log_uniform, trials_mesh
 from .sweep._checkpoint import open_store
 
 BETA_NAME = {"sgd": None, "momentum": "momentum", "rmsprop": "decay", "adam": "b1", "adamw": "b1", "adopt": "b1",
-             "ademamix": "b1"}
+             "ademamix": "b1", "muon": "beta", "schedule_free_adamw": "b1", "schedule_free_sgd": "b1", "prodigy": "b1"}
 # the runner's argument names, as the command line spells them
 FLAGS = {"chunk_steps": "--chunk-steps", "batch_size": "--batch-size", "shared_batches": "--shared-batches",
          "time_budget": "--time-budget", "sampling": "--sampling", "steps": "--steps", "seeds": "--seeds",
@@ -62,6 +65,14 @@ def _optimizer(name):
             return adopt(lr, b1=h["b1"])
         if name == "ademamix":
             return ademamix(lr, b1=h["b1"])
+        if name == "muon":
+            return muon(lr, beta=h["beta"])
+        if name == "schedule_free_adamw":
+            return schedule_free_adamw(lr, b1=h["b1"])
+        if name == "schedule_free_sgd":
+            return schedule_free_sgd(lr, b1=h["b1"])
+        if name == "prodigy":  # the learning rate multiplies Prodigy's own estimate: sweep it around 1
+            return prodigy(lr, betas=(h["b1"], 0.999))
         return adamw(lr, b1=h["b1"], weight_decay=h["weight_decay"])
 
     return make

@@ -66,11 +66,9 @@ def lookahead(fast_optimizer, sync_period, slow_step_size, reset_state: bool = F
     _check.flag(fn, "reset_state", reset_state)
 
     def init(params):
+        # plain params are taken as the fast ones (as optax does; its tree_map_params passes a stand-in)
         fast = getattr(params, "fast", None)
-        if fast is None:
-            raise TypeError(f"{fn}: params must be a LookaheadParams pair, got {type(params).__name__}; pass "
-                            "optfn.LookaheadParams.init_synced(params).")
-        return LookaheadState(fast_optimizer.init(fast), zero_count())
+        return LookaheadState(fast_optimizer.init(params if fast is None else fast), zero_count())
 
     def update(updates, state, params=None):
         _check.state_type(fn, state, LookaheadState)

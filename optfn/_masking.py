@@ -74,6 +74,9 @@ def masked(inner, mask, *, mask_compatible_extra_args: bool = False) -> Gradient
     inner = with_extra_args_support(inner)
 
     def init(params):
+        if not jax.tree.leaves(params) and jax.tree.structure(params) != jax.tree.structure(mask):
+            # a stand-in without leaves (optax.tree_utils.tree_map_params' placeholder): nothing to mask
+            return MaskedState(inner.init(params))
         return MaskedState(inner.init(mask_tree(params, resolve_mask(fn, mask, params))))
 
     def update(updates, state, params=None, **extra_args):

@@ -36,7 +36,9 @@ FILES = [
     "_src/alias_test.py", "_src/transform_test.py", "_src/combine_test.py", "_src/numerics_test.py",
     "_src/update_test.py", "_src/base_test.py", "_src/float64_test.py", "schedules/_schedule_test.py",
     "schedules/_join_test.py", "schedules/_inject_test.py", "transforms/_clipping_test.py",
-    "transforms/_adding_test.py", "transforms/_combining_test.py",
+    "transforms/_adding_test.py", "transforms/_combining_test.py", "transforms/_masking_test.py",
+    "transforms/_accumulation_test.py", "transforms/_conditionality_test.py", "_src/lookahead_test.py",
+    "contrib/_schedule_free_test.py",
 ]
 ROOT = os.path.dirname(optax.__file__)
 # the least share of each file's tests that must call optfn (measured with optax 0.2.8:
@@ -55,6 +57,11 @@ MIN_CALLED = {
     "transforms/_clipping_test.py": 0.3,  # 0.33: adaptive_grad_clip, per-example clipping are optax's
     "transforms/_adding_test.py": 0.95,  # 1.00
     "transforms/_combining_test.py": 0.85,  # 0.93
+    "transforms/_masking_test.py": 0.95,  # 1.00 (20/20)
+    "transforms/_accumulation_test.py": 0.95,  # 1.00 (12/12)
+    "transforms/_conditionality_test.py": 0.95,  # 1.00 (9/9)
+    "_src/lookahead_test.py": 0.95,  # 1.00 (7/7)
+    "contrib/_schedule_free_test.py": 0.95,  # 1.00 (17/17)
 }
 
 
