@@ -62,9 +62,9 @@ from ._ema import ema as ema
 from ._flatten import FlattenState as FlattenState
 from ._flatten import flatten as flatten
 from ._inject import InjectHyperparamsState as InjectHyperparamsState
-from ._inject import get_hyperparams as get_hyperparams
+from ._hyperparams import get_hyperparams as get_hyperparams
 from ._inject import inject_hyperparams as inject_hyperparams
-from ._inject import set_hyperparams as set_hyperparams
+from ._hyperparams import set_hyperparams as set_hyperparams
 from ._numerics import safe_increment as safe_increment
 from ._parametric_schedule import ParametricSchedule as ParametricSchedule
 from ._rmsprop import ScaleByRmsState as ScaleByRmsState
@@ -87,6 +87,9 @@ from ._scale import ScaleByScheduleState as ScaleByScheduleState
 from ._scale import scale as scale
 from ._scale import scale_by_learning_rate as scale_by_learning_rate
 from ._scale import scale_by_schedule as scale_by_schedule
+from ._soap import ScaleBySoapState as ScaleBySoapState
+from ._soap import scale_by_soap as scale_by_soap
+from ._soap import soap as soap
 from ._sgd import TraceState as TraceState
 from ._sgd import sgd as sgd
 from ._sgd import trace as trace

@@ -47,7 +47,9 @@ def scale_by_adam(
     Args:
         b1: decay of the first moment, in [0, 1); traceable.
         b2: decay of the second moment, in [0, 1); traceable.
-        eps: added to the denominator outside the root, ``>= 0``; traceable.
+        eps: added to the denominator outside the root, ``>= 0``; traceable. With ``eps``
+            and ``eps_root`` both a static 0, a coordinate whose gradients were all exactly
+            0 takes no step (optax's gives 0/0 = NaN there).
         eps_root: added inside the root, ``>= 0`` (helps when differentiating through
             the optimizer); traceable.
         mu_dtype: dtype of ``m``; ``None`` keeps the params' dtype.
@@ -77,6 +79,10 @@ def scale_by_adam(
     _check_adam_args(fn, b1, b2, eps, eps_root)
     mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
     nu_dtype = None if nu_dtype is None else jnp.dtype(nu_dtype)
+    # optax's Adam with eps=0 returns NaN where every gradient so far was exactly 0 (0/0);
+    # with both epsilons statically 0, such a coordinate takes no step instead. A traced
+    # eps is not inspected: a sweep whose eps reaches exactly 0 keeps the 0/0.
+    exact_zero = _is_zero(eps) and _is_zero(eps_root)
 
     def init(params):
         _check.float_params(fn, params)
@@ -86,10 +92,8 @@ def scale_by_adam(
 
     def update(updates, state, params=None):
         del params
-        _check.state_type(fn, state, ScaleByAdamState)
-        _check.same_structure(fn, "updates", updates, "the state", state.nu)
-        _check.hyper_shapes(fn, {"b1": b1, "b2": b2, "eps": eps, "eps_root": eps_root}, updates)
-        count = safe_increment(state.count)
+        count = _check.preamble(fn, state, ScaleByAdamState, updates, state.nu,
+                                {"b1": b1, "b2": b2, "eps": eps, "eps_root": eps_root})
         scalars = {}
 
         def constants(ct):
@@ -121,7 +125,10 @@ def scale_by_adam(
             new_v = beta2 * v.astype(ct) + one_minus_b2 * abs_sq(g32)
             numerator = m_coef * new_m if g_coef is None else m_coef * new_m + g_coef * g32
             denominator = jnp.sqrt(new_v if root_shift is None else new_v + root_shift) + eps_scaled
-            u = numerator / denominator
+            if exact_zero:  # eps = eps_root = 0: a coordinate never given a gradient would be 0/0
+                u = jnp.where(denominator > 0, numerator / jnp.where(denominator > 0, denominator, 1), 0)
+            else:
+                u = numerator / denominator
             return u.astype(g.dtype), new_m.astype(m.dtype), new_v.astype(v.dtype)
 
         updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)

@@ -91,10 +91,8 @@ def scale_by_belief(b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *, nesterov: bo
 
     def update(updates, state, params=None):
         del params
-        _check.state_type(fn, state, ScaleByBeliefState)
-        _check.same_structure(fn, "updates", updates, "the state", state.nu)
-        _check.hyper_shapes(fn, {"b1": b1, "b2": b2, "eps": eps, "eps_root": eps_root}, updates)
-        count = safe_increment(state.count)
+        count = _check.preamble(fn, state, ScaleByBeliefState, updates, state.nu,
+                                {"b1": b1, "b2": b2, "eps": eps, "eps_root": eps_root})
 
         def leaf(g, m, s):
             ct = compute_dtype(g.dtype)
@@ -197,11 +195,8 @@ def scale_by_radam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *,
 
     def update(updates, state, params=None):
         del params
-        _check.state_type(fn, state, ScaleByAdamState)
-        _check.same_structure(fn, "updates", updates, "the state", state.nu)
-        _check.hyper_shapes(fn, {"b1": b1, "b2": b2, "eps": eps, "eps_root": eps_root, "threshold": threshold},
-                            updates)
-        count = safe_increment(state.count)
+        count = _check.preamble(fn, state, ScaleByAdamState, updates, state.nu,
+                                {"b1": b1, "b2": b2, "eps": eps, "eps_root": eps_root, "threshold": threshold})
 
         def leaf(g, m, v):
             ct = compute_dtype(g.dtype)
@@ -286,10 +281,8 @@ def scale_by_amsgrad(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Optiona
 
     def update(updates, state, params=None):
         del params
-        _check.state_type(fn, state, ScaleByAmsgradState)
-        _check.same_structure(fn, "updates", updates, "the state", state.nu)
-        _check.hyper_shapes(fn, {"b1": b1, "b2": b2, "eps": eps, "eps_root": eps_root}, updates)
-        count = safe_increment(state.count)
+        count = _check.preamble(fn, state, ScaleByAmsgradState, updates, state.nu,
+                                {"b1": b1, "b2": b2, "eps": eps, "eps_root": eps_root})
 
         def leaf(g, m, v, v_max):
             ct = compute_dtype(g.dtype)
@@ -351,10 +344,8 @@ def scale_by_adamax(b1=0.9, b2=0.999, eps=1e-8) -> GradientTransformation:
 
     def update(updates, state, params=None):
         del params
-        _check.state_type(fn, state, ScaleByAdamState)
-        _check.same_structure(fn, "updates", updates, "the state", state.nu)
-        _check.hyper_shapes(fn, {"b1": b1, "b2": b2, "eps": eps}, updates)
-        count = safe_increment(state.count)
+        count = _check.preamble(fn, state, ScaleByAdamState, updates, state.nu,
+                                {"b1": b1, "b2": b2, "eps": eps})
 
         def leaf(g, m, v):
             ct = compute_dtype(g.dtype)

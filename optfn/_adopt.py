@@ -14,7 +14,7 @@ from ._adam import ScaleByAdamState, _check_adam_args
 from ._adam_family import _moments_init
 from ._base import GradientTransformation
 from ._chain import chain
-from ._numerics import abs_sq, as_dtype, compute_dtype, map_leaves, safe_increment
+from ._numerics import abs_sq, as_dtype, compute_dtype, map_leaves
 from ._scale import scale_by_learning_rate
 
 
@@ -76,9 +76,7 @@ def scale_by_adopt(b1=0.9, b2=0.9999, eps=1e-6, mu_dtype: Optional[Any] = None, 
 
     def update(updates, state, params=None):
         del params
-        _check.state_type(fn, state, ScaleByAdamState)
-        _check.same_structure(fn, "updates", updates, "the state", state.nu)
-        _check.hyper_shapes(fn, {"b1": b1, "b2": b2, "eps": eps}, updates)
+        count = _check.preamble(fn, state, ScaleByAdamState, updates, state.nu, {"b1": b1, "b2": b2, "eps": eps})
         first = state.count == 0
 
         def leaf(g, m, v):
@@ -98,7 +96,7 @@ def scale_by_adopt(b1=0.9, b2=0.9999, eps=1e-6, mu_dtype: Optional[Any] = None, 
             return u.astype(g.dtype), new_m.astype(m.dtype), new_v.astype(v.dtype)
 
         updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)
-        return updates, ScaleByAdamState(safe_increment(state.count), mu, nu)
+        return updates, ScaleByAdamState(count, mu, nu)
 
     return GradientTransformation(init, update)
 

@@ -21,6 +21,7 @@ from ._adopt import adopt
 from ._muon import muon
 from ._prodigy import prodigy
 from ._schedule_free import schedule_free_adamw, schedule_free_sgd
+from ._soap import soap
 from ._cli_checks import FolderLock, UsageError, seconds
 from ._cli_digits import digits_task
 from ._cli_task import load_space, load_task
@@ -31,7 +32,8 @@ from .sweep import log_uniform, one_minus_log_uniform, trials_mesh
 from .sweep._checkpoint import open_store
 
 BETA_NAME = {"sgd": None, "momentum": "momentum", "rmsprop": "decay", "adam": "b1", "adamw": "b1", "adopt": "b1",
-             "ademamix": "b1", "muon": "beta", "schedule_free_adamw": "b1", "schedule_free_sgd": "b1", "prodigy": "b1"}
+             "ademamix": "b1", "muon": "beta", "schedule_free_adamw": "b1", "schedule_free_sgd": "b1", "prodigy": "b1",
+             "soap": "b1"}
 # the runner's argument names, as the command line spells them
 FLAGS = {"chunk_steps": "--chunk-steps", "batch_size": "--batch-size", "shared_batches": "--shared-batches",
          "time_budget": "--time-budget", "sampling": "--sampling", "steps": "--steps", "seeds": "--seeds",
@@ -50,32 +52,26 @@ def flag_names(message: str) -> str:
     return message
 
 
-def _optimizer(name):
-    def make(h):
-        lr = h["learning_rate"]
-        if name == "sgd":
-            return sgd(lr)
-        if name == "momentum":
-            return sgd(lr, momentum=h["momentum"])
-        if name == "rmsprop":
-            return rmsprop(lr, decay=h["decay"])
-        if name == "adam":
-            return adam(lr, b1=h["b1"])
-        if name == "adopt":
-            return adopt(lr, b1=h["b1"])
-        if name == "ademamix":
-            return ademamix(lr, b1=h["b1"])
-        if name == "muon":
-            return muon(lr, beta=h["beta"])
-        if name == "schedule_free_adamw":
-            return schedule_free_adamw(lr, b1=h["b1"])
-        if name == "schedule_free_sgd":
-            return schedule_free_sgd(lr, b1=h["b1"])
-        if name == "prodigy":  # the learning rate multiplies Prodigy's own estimate: sweep it around 1
-            return prodigy(lr, betas=(h["b1"], 0.999))
-        return adamw(lr, b1=h["b1"], weight_decay=h["weight_decay"])
+# each optimizer from the learning rate and the hyperparameters swept (BETA_NAME's one)
+FACTORIES = {
+    "sgd": lambda lr, h: sgd(lr),
+    "momentum": lambda lr, h: sgd(lr, momentum=h["momentum"]),
+    "rmsprop": lambda lr, h: rmsprop(lr, decay=h["decay"]),
+    "adam": lambda lr, h: adam(lr, b1=h["b1"]),
+    "adamw": lambda lr, h: adamw(lr, b1=h["b1"], weight_decay=h["weight_decay"]),
+    "adopt": lambda lr, h: adopt(lr, b1=h["b1"]),
+    "ademamix": lambda lr, h: ademamix(lr, b1=h["b1"]),
+    "muon": lambda lr, h: muon(lr, beta=h["beta"]),
+    "schedule_free_adamw": lambda lr, h: schedule_free_adamw(lr, b1=h["b1"]),
+    "schedule_free_sgd": lambda lr, h: schedule_free_sgd(lr, b1=h["b1"]),
+    "soap": lambda lr, h: soap(lr, b1=h["b1"]),
+    # the learning rate multiplies Prodigy's own estimate: sweep it around 1
+    "prodigy": lambda lr, h: prodigy(lr, betas=(h["b1"], 0.999)),
+}
 
-    return make
+
+def _optimizer(name):
+    return lambda h: FACTORIES[name](h["learning_rate"], h)
 
 
 def bundled_space(args) -> Space:

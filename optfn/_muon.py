@@ -108,9 +108,7 @@ def scale_by_muon(ns_coeffs=DEFAULT_NS_COEFFS, ns_steps: int = 5, beta=0.95, eps
 
     def update(updates, state, params=None):
         del params
-        _check.state_type(fn, state, MuonState)
-        _check.same_structure(fn, "updates", updates, "the state", state.mu)
-        count = safe_increment(state.count)
+        count = _check.preamble(fn, state, MuonState, updates, state.mu, {"beta": beta, "eps": eps})
 
         def leaf(g, m):
             ct = compute_dtype(g.dtype)

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from . import _check
 from ._base import GradientTransformation, identity
 from ._chain import chain
-from ._numerics import abs_sq, as_dtype, bias_correction, compute_dtype, full_like, map_leaves, safe_increment, zero_count
+from ._numerics import abs_sq, as_dtype, bias_correction, compute_dtype, full_like, map_leaves, zero_count
 from ._scale import scale_by_learning_rate
 from ._sgd import trace
 
@@ -78,10 +78,8 @@ def scale_by_rms(
 
     def update(updates, state, params=None):
         del params
-        _check.state_type(fn, state, ScaleByRmsState)
-        _check.same_structure(fn, "updates", updates, "the state", state.nu)
-        _check.hyper_shapes(fn, {"decay": decay, "eps": eps}, updates)
-        count = safe_increment(state.count)
+        count = _check.preamble(fn, state, ScaleByRmsState, updates, state.nu,
+                                {"decay": decay, "eps": eps})
 
         def leaf(g, s):
             ct = compute_dtype(g.dtype)
@@ -136,10 +134,8 @@ def scale_by_stddev(
 
     def update(updates, state, params=None):
         del params
-        _check.state_type(fn, state, ScaleByStddevState)
-        _check.same_structure(fn, "updates", updates, "the state", state.nu)
-        _check.hyper_shapes(fn, {"decay": decay, "eps": eps}, updates)
-        count = safe_increment(state.count)
+        count = _check.preamble(fn, state, ScaleByStddevState, updates, state.nu,
+                                {"decay": decay, "eps": eps})
 
         def leaf(g, m, s):
             ct = compute_dtype(g.dtype)

@@ -472,3 +472,42 @@ def muon(lr, beta=0.95, eps=1e-8, weight_decay=0.0, nesterov=True):
         return -rate * (scale * newton_schulz(m_hat, eps=eps) + weight_decay * p)
 
     return step
+
+
+def soap(lr=3e-3, b1=0.95, b2=0.95, eps=1e-8, weight_decay=0.0, frequency=10):
+    """Vyas et al. 2024, Algorithm 3 as in the authors' code, for one matrix ``G`` (or a
+    vector: plain Adam): the first call sets ``L = (1 - b2) G G^T``, ``R = (1 - b2) G^T G``
+    and their eigenvectors (by decreasing eigenvalue) and takes no step; then Adam with
+    ``m`` in the params' coordinates and ``v`` of the rotated gradient ``Q_L^T G Q_R``,
+    the step rotated back; after it ``L``, ``R`` average in ``G G^T``, ``G^T G`` and the
+    eigenvectors are recomputed every ``frequency`` steps. Weight decay ``- lr wd W``."""
+    st = {"t": -1}
+
+    def eig(a):
+        w, v = np.linalg.eigh(a)
+        return v[:, np.argsort(-w)]
+
+    def step(g, p):
+        st["t"] += 1
+        t = st["t"]
+        mat = g.ndim == 2
+        if t == 0:
+            st["m"], st["v"] = np.zeros_like(g), np.zeros_like(g)
+            if mat:
+                st["L"], st["R"] = (1 - b2) * g @ g.T, (1 - b2) * g.T @ g
+                st["QL"], st["QR"] = eig(st["L"]), eig(st["R"])
+            return -lr * weight_decay * p
+        rot = (lambda x: st["QL"].T @ x @ st["QR"]) if mat else (lambda x: x)
+        back = (lambda x: st["QL"] @ x @ st["QR"].T) if mat else (lambda x: x)
+        st["m"] = b1 * st["m"] + (1 - b1) * g
+        st["v"] = b2 * st["v"] + (1 - b2) * rot(g) ** 2
+        size = math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+        u = -lr * (size * back(rot(st["m"]) / (np.sqrt(st["v"]) + eps)) + weight_decay * p)
+        if mat:
+            st["L"] = b2 * st["L"] + (1 - b2) * g @ g.T
+            st["R"] = b2 * st["R"] + (1 - b2) * g.T @ g
+            if t % frequency == 0:
+                st["QL"], st["QR"] = eig(st["L"]), eig(st["R"])
+        return u
+
+    return step

@@ -239,6 +239,13 @@ REGISTRY += [
           # d grows with <g, x0 - x>: early on x0 - x is a few float32 ulps of x, so d (and
           # with it every step) carries their 1e-4 relative rounding
           rtol=2e-4),
+    # the problems are vectors, where SOAP is Adam (no axis to rotate) with its first call a
+    # pure record; tests/test_soap.py checks the rotations on matrices
+    Entry("soap", lambda h: optfn.soap(h["lr"], h["b1"], h["b2"], eps=h["eps"], weight_decay=h["wd"]),
+          {"lr": 0.01, "b1": 0.95, "b2": 0.95, "eps": 1e-8, "wd": 0.01},
+          lambda h: reference.soap(h["lr"], h["b1"], h["b2"], h["eps"], h["wd"]),
+          None,
+          {"lr": 0.05, "wd": 0.0, "parabola_steps": 800, "rosenbrock": {"lr": 0.01}, "rosenbrock_steps": 20000}),
 ]
 
 BY_NAME = {e.name: e for e in REGISTRY}

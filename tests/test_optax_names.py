@@ -124,7 +124,7 @@ def test_tree_utilities_read_optfn_states():
 
 def test_the_readme_states_the_counts():
     with open(os.path.join(os.path.dirname(__file__), "..", "README.md")) as f:
-        readme = f.read()
+        readme = " ".join(f.read().split())  # the sentence may wrap
     m = re.search(r"of the (\d+) public names of optax ([\d.]+), (\d+) are optfn's own, (\d+) more work with "
                   r"optfn's objects \(tested\), and (\d+) are not provided", readme)
     assert m, "the README's switch sentence is missing"

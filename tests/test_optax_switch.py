@@ -192,3 +192,12 @@ def test_hyperparameter_names_are_the_same_under_flax_nnx():
     step(model, opt, jnp.ones((4, 2)))
     hp = optfn.get_hyperparams(opt.opt_state)
     np.testing.assert_allclose([hp["b1"], hp["learning_rate"]], [0.8, 0.01], rtol=1e-6)
+
+
+def test_adam_with_eps_zero_takes_no_step_where_the_gradient_was_always_zero():
+    g = jnp.array([0.0, 0.5])
+    for opt in (optfn.adam(0.1, eps=0.0), optfn.adamw(0.1, eps=0.0, weight_decay=0.0)):
+        u, _ = opt.update(g, opt.init(jnp.zeros(2)), jnp.zeros(2))
+        np.testing.assert_array_equal(u, np.float32([0.0, -0.1]))
+    with jax.numpy_dtype_promotion("standard"):
+        assert np.isnan(optax.adam(0.1, eps=0.0).update(g, optax.adam(0.1, eps=0.0).init(jnp.zeros(2)))[0][0])
