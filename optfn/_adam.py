@@ -92,7 +92,7 @@ def scale_by_adam(
 
     def update(updates, state, params=None):
         del params
-        count = _check.preamble(fn, state, ScaleByAdamState, updates, state.nu,
+        count = _check.preamble(fn, state, ScaleByAdamState, updates, "nu",
                                 {"b1": b1, "b2": b2, "eps": eps, "eps_root": eps_root})
         scalars = {}
 

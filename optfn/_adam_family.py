@@ -91,7 +91,7 @@ def scale_by_belief(b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *, nesterov: bo
 
     def update(updates, state, params=None):
         del params
-        count = _check.preamble(fn, state, ScaleByBeliefState, updates, state.nu,
+        count = _check.preamble(fn, state, ScaleByBeliefState, updates, "nu",
                                 {"b1": b1, "b2": b2, "eps": eps, "eps_root": eps_root})
 
         def leaf(g, m, s):
@@ -195,7 +195,7 @@ def scale_by_radam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *,
 
     def update(updates, state, params=None):
         del params
-        count = _check.preamble(fn, state, ScaleByAdamState, updates, state.nu,
+        count = _check.preamble(fn, state, ScaleByAdamState, updates, "nu",
                                 {"b1": b1, "b2": b2, "eps": eps, "eps_root": eps_root, "threshold": threshold})
 
         def leaf(g, m, v):
@@ -281,7 +281,7 @@ def scale_by_amsgrad(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Optiona
 
     def update(updates, state, params=None):
         del params
-        count = _check.preamble(fn, state, ScaleByAmsgradState, updates, state.nu,
+        count = _check.preamble(fn, state, ScaleByAmsgradState, updates, "nu",
                                 {"b1": b1, "b2": b2, "eps": eps, "eps_root": eps_root})
 
         def leaf(g, m, v, v_max):
@@ -344,7 +344,7 @@ def scale_by_adamax(b1=0.9, b2=0.999, eps=1e-8) -> GradientTransformation:
 
     def update(updates, state, params=None):
         del params
-        count = _check.preamble(fn, state, ScaleByAdamState, updates, state.nu,
+        count = _check.preamble(fn, state, ScaleByAdamState, updates, "nu",
                                 {"b1": b1, "b2": b2, "eps": eps})
 
         def leaf(g, m, v):

@@ -86,7 +86,7 @@ def scale_by_ademamix(b1=0.9, b2=0.999, b3=0.9999, alpha=6.0, eps=1e-8, eps_root
         del params
         _check.state_type(fn, state, ScaleByAdemamixState)  # before reading count_m2
         beta3, weight = _value(b3, state.count_m2), _value(alpha, state.count_m2)
-        count = _check.preamble(fn, state, ScaleByAdemamixState, updates, state.nu,
+        count = _check.preamble(fn, state, ScaleByAdemamixState, updates, "nu",
                                 {"b1": b1, "b2": b2, "b3": beta3, "alpha": weight, "eps": eps, "eps_root": eps_root})
 
         def leaf(g, m1, m2, v):

@@ -76,7 +76,7 @@ def scale_by_adopt(b1=0.9, b2=0.9999, eps=1e-6, mu_dtype: Optional[Any] = None, 
 
     def update(updates, state, params=None):
         del params
-        count = _check.preamble(fn, state, ScaleByAdamState, updates, state.nu, {"b1": b1, "b2": b2, "eps": eps})
+        count = _check.preamble(fn, state, ScaleByAdamState, updates, "nu", {"b1": b1, "b2": b2, "eps": eps})
         first = state.count == 0
 
         def leaf(g, m, v):

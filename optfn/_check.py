@@ -208,16 +208,16 @@ def state_type(fn: str, state, expected: type) -> None:
         )
 
 
-def preamble(fn: str, state, expected: type, updates, like, hypers: dict) -> jax.Array:
+def preamble(fn: str, state, expected: type, updates, like: str, hypers: dict) -> jax.Array:
     """What every moment-based ``update`` checks first, and its new count.
 
     The state must be this transformation's (``expected``), the updates must have the
-    structure and shapes of ``like`` (a moment of the state), and each hyperparameter in
+    structure and shapes of its field ``like`` (a moment), and each hyperparameter in
     ``hypers`` must fit the leaves. Returns ``safe_increment(state.count)``.
     """
     from ._numerics import safe_increment
 
-    state_type(fn, state, expected)
-    same_structure(fn, "updates", updates, "the state", like)
+    state_type(fn, state, expected)  # first: another optimizer's state may lack the field
+    same_structure(fn, "updates", updates, "the state", getattr(state, like))
     hyper_shapes(fn, hypers, updates)
     return safe_increment(state.count)

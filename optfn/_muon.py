@@ -108,7 +108,7 @@ def scale_by_muon(ns_coeffs=DEFAULT_NS_COEFFS, ns_steps: int = 5, beta=0.95, eps
 
     def update(updates, state, params=None):
         del params
-        count = _check.preamble(fn, state, MuonState, updates, state.mu, {"beta": beta, "eps": eps})
+        count = _check.preamble(fn, state, MuonState, updates, "mu", {"beta": beta, "eps": eps})
 
         def leaf(g, m):
             ct = compute_dtype(g.dtype)

@@ -78,7 +78,7 @@ def scale_by_rms(
 
     def update(updates, state, params=None):
         del params
-        count = _check.preamble(fn, state, ScaleByRmsState, updates, state.nu,
+        count = _check.preamble(fn, state, ScaleByRmsState, updates, "nu",
                                 {"decay": decay, "eps": eps})
 
         def leaf(g, s):
@@ -134,7 +134,7 @@ def scale_by_stddev(
 
     def update(updates, state, params=None):
         del params
-        count = _check.preamble(fn, state, ScaleByStddevState, updates, state.nu,
+        count = _check.preamble(fn, state, ScaleByStddevState, updates, "nu",
                                 {"decay": decay, "eps": eps})
 
         def leaf(g, m, s):

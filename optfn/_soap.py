@@ -122,7 +122,7 @@ def scale_by_soap(b1=0.95, b2=0.95, shampoo_beta=None, eps=1e-8, precondition_fr
 
     def update(updates, state, params=None):
         del params
-        count = _check.preamble(fn, state, ScaleBySoapState, updates, state.nu,
+        count = _check.preamble(fn, state, ScaleBySoapState, updates, "nu",
                                 {"b1": b1, "b2": b2, "shampoo_beta": beta_s, "eps": eps})
         first = state.count == 0
         t = state.count  # Adam's step count: the first call is not a step
