@@ -22,6 +22,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def pytest_collection_finish(session):
     # optax's own tests run on optfn for minutes in a subprocess: start them now, beside the
     # rest of the suite (tests/test_optax_suite.py waits for them)
+    # Under pytest-xdist each worker collects everything: the worker that runs the file
+    # starts the run from its fixture instead, and the other worker goes on meanwhile.
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
     files = {os.path.basename(str(item.fspath)) for item in session.items}
     if "test_optax_suite.py" in files:
         import tempfile

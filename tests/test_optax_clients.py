@@ -119,11 +119,12 @@ def _accumulation(ox):
     params = {"w": jnp.zeros(8)}
     opt = ox.MultiSteps(ox.adam(0.05), every_k_schedule=4)
     state = opt.init(params)
+    update = jax.jit(opt.update)  # once: each opt.update is a new bound method, a new cache key
     out = []
     for i in range(40):
         batch = slice(16 * (i % 4), 16 * (i % 4) + 16)
         value, grads = jax.value_and_grad(lambda p: jnp.mean((X[batch] @ p["w"] - TARGET[batch]) ** 2))(params)
-        updates, state = jax.jit(opt.update)(grads, state, params)
+        updates, state = update(grads, state, params)
         params = ox.apply_updates(params, updates)
         if opt.has_updated(state):
             out.append(float(value))
