@@ -51,7 +51,7 @@ def test_training_running_stats_and_eval_match_the_reference(variance, running_v
     np.testing.assert_allclose(y_one, y[0], rtol=1e-6)
 
 
-@pytest.mark.parametrize("axis", [1, -1])
+@pytest.mark.parametrize("axis", [1, pytest.param(-1, marks=pytest.mark.slow)])  # -1: the default's, tested everywhere
 def test_images_with_the_feature_axis_anywhere(axis):
     x = _batches(1, (4, 3, 5, 5), seed=3)[0] if axis == 1 else _batches(1, (4, 5, 5, 3), seed=3)[0]
     params, state = optfn.batch_norm_init(3)

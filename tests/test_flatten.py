@@ -27,11 +27,14 @@ def _train(opt, steps=12, start=PARAMS):
 
 
 @pytest.mark.parametrize("make", [
-    lambda: optfn.adam(0.01), lambda: optfn.adamw(0.01, weight_decay=0.1), lambda: optfn.sgd(0.05, momentum=0.9),
-    lambda: optfn.rmsprop(0.01), lambda: optfn.lion(0.001), lambda: optfn.adagrad(0.1),
+    lambda: optfn.adam(0.01), pytest.param(lambda: optfn.adamw(0.01, weight_decay=0.1), marks=pytest.mark.slow),
+    lambda: optfn.sgd(0.05, momentum=0.9), pytest.param(lambda: optfn.rmsprop(0.01), marks=pytest.mark.slow),
+    lambda: optfn.lion(0.001), pytest.param(lambda: optfn.adagrad(0.1), marks=pytest.mark.slow),
     lambda: optfn.chain(optfn.clip_by_global_norm(1.0), optfn.adam(0.01)),
     lambda: optfn.inject_hyperparams(optfn.adam)(learning_rate=0.01, b1=0.8),
 ], ids=["adam", "adamw", "momentum", "rmsprop", "lion", "adagrad", "clip+adam", "inject"])
+# (adamw, rmsprop and adagrad are marked slow below: adam, momentum, lion, a chain and an
+# injected optimizer cover the flattening's cases)
 def test_flat_numbers_equal_the_per_leaf_numbers(make):
     per_leaf, _ = _train(make())
     flat, state = _train(optfn.flatten(make()))

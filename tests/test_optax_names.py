@@ -68,11 +68,13 @@ def test_a_provided_name_is_the_same_kind_of_object():
 
 
 def test_optax_transformations_chain_with_optfns():
+    # inside optfn's chain, two steps (state round trip); optax's chain around optfn's parts
+    # is test_optax_parity's test_optfn_inside_optax_chain_and_optax_inside_optfn_chain
     for name, args in TRANSFORMATIONS.items():
         with warnings.catch_warnings(), jax.numpy_dtype_promotion("standard"):
             warnings.simplefilter("ignore")
             t = getattr(optax, name)(*args)
-            for tx, steps in ((optfn.chain(optfn.clip(1.0), t), 2), (optax.chain(optfn.scale(0.5), t), 1)):
+            for tx, steps in ((optfn.chain(optfn.clip(1.0), t), 2),):
                 state = tx.init(PARAMS)
                 for _ in range(steps):
                     u, state = tx.update(GRADS, state, PARAMS, value=jnp.float32(1.0))
@@ -91,8 +93,8 @@ def test_losses_and_schedules_work_in_an_optfn_training_step():
         w = jnp.ones(1)
         state = opt.init(w)
         before = float(loss(w))
-        for _ in range(5):
-            u, state = jax.jit(opt.update)(jax.grad(loss)(w), state, w)
+        for _ in range(3):
+            u, state = opt.update(jax.grad(loss)(w), state, w)
             w = optfn.apply_updates(w, u)
         assert float(loss(w)) < before
     for name in SCHEDULES[:-1]:  # optax's schedules mix Python floats and int32 counts: standard promotion

@@ -105,7 +105,8 @@ def _listed(test_id: str) -> bool:
 def report(request, tmp_path_factory):
     started = getattr(request.config, "_optax_suite", None)  # conftest starts it at collection
     if started is None:
-        started = start(str(tmp_path_factory.mktemp("optax")), alone=True)
+        # run alone, it takes both cores; beside another xdist worker, one
+        started = start(str(tmp_path_factory.mktemp("optax")), alone=not os.environ.get("PYTEST_XDIST_WORKER"))
     process, path = started
     process.wait(timeout=1200)
     merged = {"substituted": {}, "missed": [], "tests": {}}
