@@ -74,12 +74,13 @@ def _flax_nnx(ox):
 
     model = nnx.Linear(8, 1, rngs=nnx.Rngs(0))
     opt = nnx.Optimizer(model, ox.adamw(0.05, weight_decay=1e-4), wrt=nnx.Param)
-    out = []
-    for _ in range(20):
+    @nnx.jit
+    def step(model, opt):
         value, grads = nnx.value_and_grad(lambda m: jnp.mean((m(X)[:, 0] - TARGET) ** 2))(model)
         opt.update(model, grads)
-        out.append(float(value))
-    return out
+        return value
+
+    return [float(step(model, opt)) for _ in range(20)]
 
 
 def _equinox(ox, name):

@@ -68,17 +68,28 @@ def test_a_provided_name_is_the_same_kind_of_object():
 
 
 def test_optax_transformations_chain_with_optfns():
-    # inside optfn's chain, two steps (state round trip); optax's chain around optfn's parts
-    # is test_optax_parity's test_optfn_inside_optax_chain_and_optax_inside_optfn_chain
-    for name, args in TRANSFORMATIONS.items():
-        with warnings.catch_warnings(), jax.numpy_dtype_promotion("standard"):
-            warnings.simplefilter("ignore")
-            t = getattr(optax, name)(*args)
-            for tx, steps in ((optfn.chain(optfn.clip(1.0), t), 2),):
-                state = tx.init(PARAMS)
-                for _ in range(steps):
-                    u, state = tx.update(GRADS, state, PARAMS, value=jnp.float32(1.0))
-                assert jax.tree.structure(u) == jax.tree.structure(PARAMS), name
+    # inside optfn's chain, two steps (the state's round trip), all in one program; optax's
+    # chain around optfn's parts is test_optax_parity's
+    # test_optfn_inside_optax_chain_and_optax_inside_optfn_chain
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        chains = {name: optfn.chain(optfn.clip(1.0), getattr(optax, name)(*args))
+                  for name, args in TRANSFORMATIONS.items()}
+
+    def run_all():
+        out = {}
+        for name, tx in chains.items():
+            state = tx.init(PARAMS)
+            for _ in range(2):
+                u, state = tx.update(GRADS, state, PARAMS, value=jnp.float32(1.0))
+            out[name] = u
+        return out
+
+    with jax.numpy_dtype_promotion("standard"):
+        out = jax.jit(run_all)()
+    for name, u in out.items():
+        assert jax.tree.structure(u) == jax.tree.structure(PARAMS), name
+        assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(u)), name
 
 
 def test_losses_and_schedules_work_in_an_optfn_training_step():
@@ -86,27 +97,38 @@ def test_losses_and_schedules_work_in_an_optfn_training_step():
     onehot = jax.nn.one_hot(labels, 3)
     np.testing.assert_allclose(optax.softmax_cross_entropy_with_integer_labels(logits, labels),
                                -jax.nn.log_softmax(logits)[:, 0], rtol=1e-6)
-    for loss in (lambda w: optax.softmax_cross_entropy(logits * w, onehot).sum(),
-                 lambda w: optax.losses.sigmoid_binary_cross_entropy(logits * w, onehot).sum(),
-                 lambda w: optax.l2_loss(w, 0.5 * jnp.ones(1)).sum()):
-        opt = optfn.adam(optax.warmup_constant_schedule(0.0, 0.1, 2))
-        w = jnp.ones(1)
-        state = opt.init(w)
-        before = float(loss(w))
-        for _ in range(3):
-            u, state = opt.update(jax.grad(loss)(w), state, w)
-            w = optfn.apply_updates(w, u)
-        assert float(loss(w)) < before
-    for name in SCHEDULES[:-1]:  # optax's schedules mix Python floats and int32 counts: standard promotion
-        args = {"warmup_exponential_decay_schedule": (0.0, 1.0, 2, 10, 0.5),
-                "sgdr_schedule": ([dict(init_value=0.0, peak_value=1.0, warmup_steps=2, decay_steps=10)],),
-                "cosine_onecycle_schedule": (10, 1.0), "linear_onecycle_schedule": (10, 1.0),
-                "piecewise_interpolate_schedule": ("linear", 1.0, {5: 0.5}),
-                "warmup_constant_schedule": (0.0, 1.0, 2)}[name]
-        with jax.numpy_dtype_promotion("standard"):
-            opt = optfn.sgd(getattr(optax, name)(*args))
-            u, _ = opt.update(GRADS, opt.init(PARAMS))
-        assert np.all(np.isfinite(u["w"])), name
+    losses = (lambda w: optax.softmax_cross_entropy(logits * w, onehot).sum(),
+              lambda w: optax.losses.sigmoid_binary_cross_entropy(logits * w, onehot).sum(),
+              lambda w: optax.l2_loss(w, 0.5 * jnp.ones(1)).sum())
+    args = {"warmup_exponential_decay_schedule": (0.0, 1.0, 2, 10, 0.5),
+            "sgdr_schedule": ([dict(init_value=0.0, peak_value=1.0, warmup_steps=2, decay_steps=10)],),
+            "cosine_onecycle_schedule": (10, 1.0), "linear_onecycle_schedule": (10, 1.0),
+            "piecewise_interpolate_schedule": ("linear", 1.0, {5: 0.5}), "warmup_constant_schedule": (0.0, 1.0, 2)}
+    assert set(args) == set(SCHEDULES[:-1])
+
+    def run_all():  # one program: each loss trained by optfn's Adam on an optax schedule
+        out = {}
+        for i, loss in enumerate(losses):
+            opt, w = optfn.adam(optax.warmup_constant_schedule(0.0, 0.1, 2)), jnp.ones(1)
+            state, before = opt.init(w), loss(w)
+            for _ in range(3):
+                u, state = opt.update(jax.grad(loss)(w), state, w)
+                w = optfn.apply_updates(w, u)
+            out[f"loss{i}"] = (before, loss(w))
+        for name, a in args.items():  # optax's schedules mix Python floats and int32 counts
+            opt = optfn.sgd(getattr(optax, name)(*a))
+            state = opt.init(PARAMS)
+            for _ in range(3):
+                u, state = opt.update(GRADS, state)
+            out[name] = u["w"]
+        return out
+
+    with jax.numpy_dtype_promotion("standard"):
+        out = jax.jit(run_all)()
+    for i in range(len(losses)):
+        assert float(out[f"loss{i}"][1]) < float(out[f"loss{i}"][0]), i
+    for name in args:
+        assert np.all(np.isfinite(out[name])), name
 
 
 def test_tree_utilities_read_optfn_states():
