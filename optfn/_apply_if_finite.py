@@ -37,9 +37,11 @@ def apply_if_finite(inner, max_consecutive_errors) -> GradientTransformationExtr
         (Array([0.], dtype=float32), 1)
     """
     fn = "apply_if_finite"
-    if not (callable(getattr(inner, "init", None)) and callable(getattr(inner, "update", None))):
-        raise TypeError(f"{fn}: inner must be a gradient transformation (with init and update), got {inner!r}.")
-    _check.hyperparameter(fn, "max_consecutive_errors", max_consecutive_errors, low=0)
+    _check.transformation(fn, "inner", inner)
+    if isinstance(max_consecutive_errors, bool) or not isinstance(max_consecutive_errors, (int, jax.Array)) or (
+            isinstance(max_consecutive_errors, int) and max_consecutive_errors < 0):
+        raise TypeError(f"{fn}: max_consecutive_errors must be an int >= 0, got "
+                        f"max_consecutive_errors={max_consecutive_errors!r}.")
     inner = with_extra_args_support(inner)
 
     def init(params):

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from . import _check
 from ._base import GradientTransformationExtraArgs
+from ._extra_args import with_extra_args_support
 from ._numerics import as_dtype, compute_dtype, map_leaves
 
 
@@ -55,9 +56,8 @@ def cautious(optimizer, eps=1e-3) -> GradientTransformationExtraArgs:
         of Code*, 2024 (arXiv:2411.16085).
     """
     fn = "cautious"
-    if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
-        raise TypeError(f"{fn}: optimizer must be a GradientTransformation (with init and update), got "
-                        f"{optimizer!r}; pass e.g. optfn.adam(1e-3).")
+    _check.transformation(fn, "optimizer", optimizer)
+    optimizer = with_extra_args_support(optimizer)
     _check.non_negative(fn, "eps", eps)
 
     def init(params):
@@ -65,12 +65,7 @@ def cautious(optimizer, eps=1e-3) -> GradientTransformationExtraArgs:
 
     def update(updates, state, params=None, **extra):
         _check.state_type(fn, state, CautiousState)
-        try:
-            inner, inner_state = optimizer.update(updates, state.inner_state, params, **extra)
-        except TypeError:
-            if not extra:
-                raise
-            inner, inner_state = optimizer.update(updates, state.inner_state, params)
+        inner, inner_state = optimizer.update(updates, state.inner_state, params, **extra)
         _check.same_structure(fn, "the wrapped optimizer's updates", inner, "the gradients", updates)
 
         def leaf(u, g):

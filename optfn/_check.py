@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._numerics import safe_increment
+
 _STATIC_NUMBERS = (numbers.Number, np.ndarray, np.generic)
 
 
@@ -208,6 +210,24 @@ def state_type(fn: str, state, expected: type) -> None:
         )
 
 
+def transformation(fn: str, name: str, value, example: str = "optfn.adam(1e-3)") -> None:
+    """A gradient transformation: an object with callable ``init`` and ``update``."""
+    if not (callable(getattr(value, "init", None)) and callable(getattr(value, "update", None))):
+        raise TypeError(f"{fn}: {name} must be a gradient transformation (with init and update), got {value!r}; "
+                        f"pass e.g. {example}.")
+
+
+def step_count(fn: str, name: str, value, hint: str = "") -> None:
+    """A number of steps: a positive int when static (2.5 steps would be cut to 2 silently);
+    an int array, traced or not, passes."""
+    if isinstance(value, jax.Array):
+        if not jnp.issubdtype(value.dtype, jnp.integer):
+            raise TypeError(f"{fn}: {name} must be an integer, got an array of dtype {value.dtype}.")
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise TypeError(f"{fn}: {name} must be a positive int, got {name}={value!r}." + (f" {hint}" if hint else ""))
+
+
 def preamble(fn: str, state, expected: type, updates, like: str, hypers: dict) -> jax.Array:
     """What every moment-based ``update`` checks first, and its new count.
 
@@ -215,8 +235,6 @@ def preamble(fn: str, state, expected: type, updates, like: str, hypers: dict) -
     structure and shapes of its field ``like`` (a moment), and each hyperparameter in
     ``hypers`` must fit the leaves. Returns ``safe_increment(state.count)``.
     """
-    from ._numerics import safe_increment
-
     state_type(fn, state, expected)  # first: another optimizer's state may lack the field
     same_structure(fn, "updates", updates, "the state", getattr(state, like))
     hyper_shapes(fn, hypers, updates)

@@ -2,6 +2,7 @@
 
 import inspect
 
+from . import _check
 from ._base import GradientTransformation, GradientTransformationExtraArgs
 
 
@@ -25,9 +26,7 @@ def with_extra_args_support(tx: GradientTransformation) -> GradientTransformatio
         >>> t.update(jnp.ones(1), t.init(jnp.ones(1)), value=3.0)[0]
         Array([2.], dtype=float32)
     """
-    if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
-        raise TypeError(f"with_extra_args_support: expected a gradient transformation (with init and update), "
-                        f"got {tx!r}; pass e.g. optfn.adam(1e-3).")
+    _check.transformation("with_extra_args_support", "tx", tx)
     if takes_extra_args(tx):
         return tx if isinstance(tx, GradientTransformationExtraArgs) else GradientTransformationExtraArgs(
             tx.init, tx.update)

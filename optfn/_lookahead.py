@@ -59,9 +59,8 @@ def lookahead(fast_optimizer, sync_period, slow_step_size, reset_state: bool = F
         NeurIPS 2019.
     """
     fn = "lookahead"
-    if not (callable(getattr(fast_optimizer, "init", None)) and callable(getattr(fast_optimizer, "update", None))):
-        raise TypeError(f"{fn}: fast_optimizer must be a gradient transformation, got {fast_optimizer!r}.")
-    _check.hyperparameter(fn, "sync_period", sync_period, low=1, hint="It is the fast steps per slow step, e.g. 5.")
+    _check.transformation(fn, "fast_optimizer", fast_optimizer, "optfn.sgd(0.1)")
+    _check.step_count(fn, "sync_period", sync_period, "It is the fast steps per slow step, e.g. 5.")
     _check.hyperparameter(fn, "slow_step_size", slow_step_size, low=0.0, high=1.0)
     _check.flag(fn, "reset_state", reset_state)
 

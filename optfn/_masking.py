@@ -67,9 +67,7 @@ def masked(inner, mask, *, mask_compatible_extra_args: bool = False) -> Gradient
         (Array([0.1, 0.1], dtype=float32), Array([0.], dtype=float32))
     """
     fn = "masked"
-    if not (callable(getattr(inner, "init", None)) and callable(getattr(inner, "update", None))):
-        raise TypeError(f"{fn}: inner must be a gradient transformation (with init and update), got {inner!r}; "
-                        "pass e.g. optfn.add_decayed_weights(1e-4).")
+    _check.transformation(fn, "inner", inner, "optfn.add_decayed_weights(1e-4)")
     _check.flag(fn, "mask_compatible_extra_args", mask_compatible_extra_args)
     inner = with_extra_args_support(inner)
 

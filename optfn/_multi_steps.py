@@ -88,12 +88,10 @@ class MultiSteps:
     def __init__(self, opt, every_k_schedule, use_grad_mean: bool = True,
                  should_skip_update_fn: Optional[Callable] = None, accumulator_dtype: Optional[Any] = None):
         fn = "MultiSteps"
-        if not (callable(getattr(opt, "init", None)) and callable(getattr(opt, "update", None))):
-            raise TypeError(f"{fn}: opt must be a gradient transformation (with init and update), got {opt!r}; "
-                            "pass e.g. optfn.adam(1e-3).")
+        _check.transformation(fn, "opt", opt)
         if not callable(every_k_schedule):
-            _check.hyperparameter(fn, "every_k_schedule", every_k_schedule, low=1,
-                                  hint="It is the number of mini-steps per optimizer step, e.g. 4.")
+            _check.step_count(fn, "every_k_schedule", every_k_schedule,
+                              "It is the number of mini-steps per optimizer step, e.g. 4.")
         _check.flag(fn, "use_grad_mean", use_grad_mean)
         _check.dtype_arg(fn, "accumulator_dtype", accumulator_dtype)
         self._opt = with_extra_args_support(opt)

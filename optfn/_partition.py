@@ -43,8 +43,7 @@ def partition(transforms: Mapping[Any, Any], param_labels, *,
         raise TypeError(f"{fn}: transforms must be a non-empty mapping from labels to transformations, got "
                         f"{transforms!r}; pass e.g. {{'w': optfn.adam(1e-3), 'b': optfn.sgd(1e-2)}}.")
     for label, t in transforms.items():
-        if not (callable(getattr(t, "init", None)) and callable(getattr(t, "update", None))):
-            raise TypeError(f"{fn}: transforms[{label!r}] must be a gradient transformation, got {t!r}.")
+        _check.transformation(fn, f"transforms[{label!r}]", t)
     _check.flag(fn, "mask_compatible_extra_args", mask_compatible_extra_args)
 
     def groups(tree):

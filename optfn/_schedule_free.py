@@ -127,9 +127,7 @@ def schedule_free(base_optimizer, learning_rate, b1=0.9, weight_lr_power=2.0,
         NeurIPS 2024.
     """
     fn = "schedule_free"
-    if not (callable(getattr(base_optimizer, "init", None)) and callable(getattr(base_optimizer, "update", None))):
-        raise TypeError(f"{fn}: base_optimizer must be a gradient transformation, got {base_optimizer!r}; pass "
-                        "e.g. optfn.sgd(1.0).")
+    _check.transformation(fn, "base_optimizer", base_optimizer, "optfn.sgd(1.0)")
     _check.learning_rate(fn, learning_rate)
     _check.hyperparameter(fn, "b1", b1, low=0.0, high=1.0, low_open=True,
                           hint="It interpolates between the iterate and its average; typical values 0.9 to 0.98.")
