@@ -1,7 +1,7 @@
 """Every optimizer at its own tuned learning rate, in one run; and each against optax's.
 
 Two tasks: a small CNN on scikit-learn's digits (8x8 images, 10 classes) and a one-layer
-transformer that answers, at each of 12 positions, the sum modulo 16 of the token there
+transformer that answers, at each of 8 positions, the sum modulo 16 of the token there
 and the token at the mirrored position. For each optimizer,
 one ``jit(vmap(scan))`` program trains 16 trials: 8 learning rates (log-spaced over two
 decades around the optimizer's usual scale) times 2 values of its second hyperparameter
@@ -31,18 +31,18 @@ from _timing import interleaved, median_ratio
 
 # name -> (lr centre, second hyperparameter's name, its two values, factory(lr, second))
 OPTIMIZERS = {
-    "adamw": (3e-3, "b1", (0.9, 0.95), lambda lr, b: optfn.adamw(lr, b1=b, weight_decay=1e-4)),
-    "adam": (3e-3, "b1", (0.9, 0.95), lambda lr, b: optfn.adam(lr, b1=b)),
+    "adamw": (1e-2, "b1", (0.9, 0.95), lambda lr, b: optfn.adamw(lr, b1=b, weight_decay=1e-4)),
+    "adam": (1e-2, "b1", (0.9, 0.95), lambda lr, b: optfn.adam(lr, b1=b)),
     "momentum": (0.1, "momentum", (0.9, 0.95), lambda lr, b: optfn.sgd(lr, momentum=b)),
     "nesterov": (0.1, "momentum", (0.9, 0.95), lambda lr, b: optfn.sgd(lr, momentum=b, nesterov=True)),
     "lion": (3e-4, "b1", (0.9, 0.95), lambda lr, b: optfn.lion(lr, b1=b, weight_decay=1e-4)),
     "muon": (0.02, "beta", (0.9, 0.95), lambda lr, b: optfn.muon(lr, beta=b, adam_learning_rate=lr / 10)),
-    "schedule_free_adamw": (3e-3, "b1", (0.9, 0.95), lambda lr, b: optfn.schedule_free_adamw(lr, b1=b)),
+    "schedule_free_adamw": (1e-2, "b1", (0.9, 0.95), lambda lr, b: optfn.schedule_free_adamw(lr, b1=b)),
     "prodigy": (1.0, "b1", (0.9, 0.95), lambda lr, b: optfn.prodigy(lr, betas=(b, 0.999))),
     "soap": (3e-3, "b1", (0.9, 0.95), lambda lr, b: optfn.soap(lr, b1=b, weight_decay=1e-4)),
     "adopt": (3e-3, "b1", (0.9, 0.95), lambda lr, b: optfn.adopt(lr, b1=b)),
-    "ademamix": (3e-3, "b1", (0.9, 0.95), lambda lr, b: optfn.ademamix(lr, b1=b)),
-    "cautious_adamw": (3e-3, "b1", (0.9, 0.95),
+    "ademamix": (1e-2, "b1", (0.9, 0.95), lambda lr, b: optfn.ademamix(lr, b1=b)),
+    "cautious_adamw": (1e-2, "b1", (0.9, 0.95),
                        lambda lr, b: optfn.cautious(optfn.adamw(lr, b1=b, weight_decay=1e-4))),
 }
 # optax's counterparts, for the step-time comparison
@@ -92,7 +92,7 @@ def digits_cnn():
     return init, loss, {"x": x[train], "y": y[train]}, {"x": x[val], "y": y[val]}
 
 
-def mirror_sum_transformer(n=2048, length=12, vocab=16, d=32, heads=2):
+def mirror_sum_transformer(n=2048, length=8, vocab=16, d=16, heads=2):
     """Token ``i`` of the answer is ``(x_i + x_{L-1-i}) mod V``: attention must find the
     mirrored position and the MLP add modulo ``V``."""
     rng = np.random.default_rng(1)

@@ -64,9 +64,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=300, help="optimizer steps per trial")
     p.add_argument("--chunk-steps", type=int, default=50, help="steps between evaluations")
     p.add_argument("--rounds", type=int, default=2, help="coarse round plus zoomed rounds")
-    p.add_argument("--halving", type=int, default=3, help="successive-halving eta; 0 turns it off")
-    p.add_argument("--strategy", choices=("halving", "pbt"), default="halving",
-                   help="halving: coarse-to-fine rounds, successive halving, then confirmation; pbt: one "
+    p.add_argument("--halving", type=int, default=3,
+                   help="the eta of successive halving and hyperband (keep the best 1/eta at each rung); 0 turns "
+                        "halving off")
+    p.add_argument("--strategy", choices=("halving", "hyperband", "bohb", "pbt"), default="halving",
+                   help="halving: coarse-to-fine rounds, successive halving, then confirmation; hyperband: the "
+                        "same rounds, each trained as Hyperband's brackets (no first rung to guess); bohb: the same "
+                        "rounds, each as halving whose freed rows start configurations Optuna's TPE proposes from "
+                        "the results so far (needs optuna; batches are not shared); pbt: one "
                         "population trained with population-based training (its best member's weights and "
                         "schedule); --rounds, --halving, --top-k and --confirm do not apply")
     p.add_argument("--pbt-interval", type=int, default=1, help="pbt: chunks between exploit-and-explore steps")

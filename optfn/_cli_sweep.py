@@ -27,7 +27,7 @@ from ._cli_digits import digits_task
 from ._cli_task import load_space, load_task
 from ._rmsprop import rmsprop
 from ._sgd import sgd
-from .sweep import PopulationBasedTraining, Runner, Space, SuccessiveHalving, SweepResult, coarse_to_fine
+from .sweep import BOHB, Hyperband, PopulationBasedTraining, Runner, Space, SuccessiveHalving, SweepResult, coarse_to_fine
 from .sweep import log_uniform, one_minus_log_uniform, trials_mesh
 from .sweep._checkpoint import open_store
 
@@ -97,6 +97,10 @@ def pieces(args) -> tuple:
 def _strategy(args):
     if args.strategy == "pbt":
         return PopulationBasedTraining(args.pbt_interval, args.pbt_fraction, seed=args.seed)
+    if args.strategy == "hyperband":
+        return Hyperband(args.halving)
+    if args.strategy == "bohb":
+        return BOHB(args.halving, seed=args.seed)
     return SuccessiveHalving(args.halving) if args.halving else None
 
 
@@ -183,9 +187,9 @@ def sweep_command(args) -> SweepResult:
 
 
 def _train(args, out, runner, space, mesh) -> SweepResult:
-    pbt = args.strategy == "pbt"
+    pbt, own = args.strategy == "pbt", args.strategy != "halving"
     return coarse_to_fine(runner, space, args.trials, rounds=1 if pbt else args.rounds,
-                          halving=None if pbt else args.halving or None, strategy=_strategy(args) if pbt else None,
+                          halving=None if own else args.halving or None, strategy=_strategy(args) if own else None,
                           top_k=args.top_k, confirm=1 if pbt else args.confirm, confirm_seeds=args.confirm_seeds,
                           seeds=args.seeds, seed=args.seed, mesh=mesh, progress=not args.quiet,
                           checkpoint_dir=out, checkpoint_every=args.checkpoint_every,

@@ -1,5 +1,7 @@
 """Small optimisation problems with known minima, and a batch-norm model for sweeps."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 
@@ -70,3 +72,39 @@ def tanh_runner(data: dict, **kw):
                 steps=40, chunk_steps=10, batch_size=16, evaluate=tanh_loss, eval_data=data)
     return sweep.Runner(**{**args, **kw})
 
+
+
+def drive(strategy, metrics_at, configs=9, steps=90, chunk=10, reasons=None, running=None, pool=None, space=None):
+    """Run a strategy against a fake ledger; ``metrics_at(config, step) -> (metric, status)``.
+    Returns the steps each configuration had trained when it stopped (and fills ``reasons``
+    with each stop's reason, ``running`` with how many trained in each chunk). The state
+    goes through JSON before every ask, as a checkpoint would take it. With ``pool`` (the
+    sampled hyperparameters), ``metrics_at`` gets each configuration's hyperparameters
+    instead of its index, and ``pool`` grows by the strategy's proposals."""
+    from optfn import sweep
+
+    reasons = {} if reasons is None else reasons
+    running = [] if running is None else running
+    state = strategy.init(configs, steps, chunk, "min")
+    stopped, alive, trained, known = {}, [], {}, configs
+    if pool is not None:
+        strategy.prepare(space, pool)
+    while True:
+        plan, state = strategy.ask(strategy.state_from_json(json.loads(json.dumps(state.to_json()))))
+        for c, reason in plan.stop:
+            stopped[c], reasons[c] = trained[c], reason
+        starts = []
+        for s in plan.start:  # a proposal is numbered next, as the runner's ledger numbers it
+            if isinstance(s, dict):
+                pool.append(s)
+                s, known = known, known + 1
+            starts.append(s)
+        alive = [c for c in alive if c not in stopped] + starts
+        trained.update({c: 0 for c in starts})
+        if plan.done:
+            return stopped
+        running.append(len(alive))
+        for c in alive:
+            trained[c] += chunk
+        state = strategy.tell(state, [sweep.Report(c, trained[c], *metrics_at(c if pool is None else pool[c],
+                                                                                 trained[c])) for c in alive])

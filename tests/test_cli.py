@@ -214,6 +214,8 @@ TINY = ["--trials", "8", "--steps", "40", "--chunk-steps", "20", "--rounds", "1"
     (["--time-budget", "soon"], "--time-budget soon: pass a positive duration"),
     (["--resume", "nowhere"], "--resume nowhere: nothing to resume there"),
     (["--optuna-storage", "nosuchdb://x"], "--optuna-storage nosuchdb://x: cannot be opened"),
+    (["--strategy", "hyperband", "--halving", "0"], "--halving 0 turns halving off, but --strategy hyperband"),
+    (["--strategy", "bohb", "--shared-batches"], "--shared-batches does not apply to --strategy bohb"),
 ])
 def test_bad_flags_exit_2_with_one_line_and_write_nothing(tmp_path, flags, message, capsys):
     out = tmp_path / "s"
@@ -221,6 +223,16 @@ def test_bad_flags_exit_2_with_one_line_and_write_nothing(tmp_path, flags, messa
     assert rc == 2 and len(err.strip().splitlines()) == 1
     assert message in err and "Traceback" not in err
     assert not out.exists()  # nothing written: the corrected command runs
+
+
+def test_hyperband_from_the_command_line_records_why_each_trial_stopped(tmp_path, capsys):
+    out = str(tmp_path / "hb")
+    rc, _, _ = _main(capsys, "sweep", *TINY, "--devices", "1", "--strategy", "hyperband", "--halving", "2",
+                     "--out", out)
+    with open(os.path.join(out, "results.json")) as f:
+        trials = json.load(f)["trials"]
+    # 40 steps from 20, eta 2: bracket 1 (4 trials) keeps 2 at step 20, bracket 0 (4) trains to the end
+    assert rc == 0 and sorted((t["steps"], t["stop"]) for t in trials) == [(20, "rung")] * 2 + [(40, "end")] * 6
 
 
 def test_out_naming_a_file_is_refused(tmp_path, capsys):
@@ -268,10 +280,10 @@ def test_a_folder_in_use_is_refused_and_a_stale_lock_is_taken_over(tmp_path):
 def test_your_own_task_and_space_from_the_command_line(tmp_path, capsys):
     root = os.path.join(os.path.dirname(__file__), "..", "examples", "task")
     out = str(tmp_path / "t")
-    run = _optfn("sweep", "--task", os.path.join(root, "my_task.py") + ":make_task", "--space",
-                 os.path.join(root, "space.toml"), "--trials", "16", "--steps", "100", "--quiet", "--no-plot",
-                 "--out", out)
-    assert run.stdout.splitlines()[0].split() == ["rank", "id", "round", "validation_mse", "test_mse",
+    rc, stdout, _ = _main(capsys, "sweep", "--task", os.path.join(root, "my_task.py") + ":make_task", "--space",
+                          os.path.join(root, "space.toml"), "--trials", "16", "--steps", "100", "--quiet", "--no-plot",
+                          "--out", out)
+    assert rc == 0 and stdout.splitlines()[0].split() == ["rank", "id", "round", "validation_mse", "test_mse",
                                                   "learning_rate", "b1", "hidden", "l2", "steps"]
     with open(os.path.join(out, "results.json")) as f:
         trials = json.load(f)["trials"]

@@ -30,7 +30,7 @@ def test_a_spent_budget_stops_every_configuration_and_resume_finishes(tmp_path):
     assert cut.best() is not None and cut.best_params().shape == (3,)
     resumed = RUNNER.run(SPACE, 6, seed=1, checkpoint=path, resume=True)
     whole = RUNNER.run(SPACE, 6, seed=1)
-    assert not resumed.budget_spent and all("stop" not in t for t in resumed.trials)
+    assert not resumed.budget_spent and all(t["stop"] == "end" for t in resumed.trials)
     np.testing.assert_array_equal(resumed.history(), whole.history())
 
 

@@ -38,7 +38,7 @@ def _runner(**kw):
                         **{"steps": 60, "chunk_steps": 10, **kw})
 
 
-class CloneAt(sweep.RandomSearch):
+class CloneAt(sweep.Strategy):
     """Train everything; after ``step`` steps, apply the given clones once."""
 
     def __init__(self, step, clones):
@@ -47,11 +47,8 @@ class CloneAt(sweep.RandomSearch):
     def __repr__(self):
         return f"CloneAt({self.step}, {self.clones})"
 
-    def ask(self, state):
-        plan, state = super().ask(state)
-        if state["step"] == self.step and not state.get("cloned"):
-            return sweep.Plan(stop=plan.stop, done=plan.done, clone=self.clones), {**state, "cloned": True}
-        return plan, state
+    def decide(self, state, running):  # asked once per chunk: once at this step
+        return sweep.Plan(clone=self.clones) if state.step == self.step else sweep.Plan()
 
 
 @pytest.mark.parametrize("mesh", [None, "auto"])
@@ -73,7 +70,8 @@ def test_exploit_copies_the_chosen_members_arrays_exactly(mesh):
         for a, b in zip(jax.tree.leaves(cloned.params(i)), jax.tree.leaves(alone.params(i))):
             np.testing.assert_array_equal(a, b)
     lineage = cloned.trials[3]["lineage"]
-    assert lineage[0]["from"] is None and lineage[1] == {"step": 20, "from": 0, "hyperparams": {"lr": 0.0, "m": 0.9}}
+    assert lineage[0]["from"] is None and lineage[1] == {"step": 20, "from": 0, "hyperparams": {"lr": 0.0, "m": 0.9},
+                                                        "reason": "exploited"}
 
 
 @given(st.floats(0, 1), st.floats(0, 1), st.sampled_from([0.5, 0.8, 1.25, 2.0]), st.integers(0, 2**31))

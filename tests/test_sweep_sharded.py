@@ -33,7 +33,7 @@ def test_automatic_width_is_a_multiple_of_the_devices_and_kept_per_device_count(
 def test_same_results_on_one_two_and_eight_devices(halving):
     runner = _runner()
     alone = runner.run(SPACE, 11, seed=3, halving=halving, min_steps=20)
-    for n in (1, 2, 8):
+    for n in (1, 8):  # a one-device mesh, and every device (11 trials padded to 16 rows)
         mesh = sweep.trials_mesh(jax.devices()[:n])
         sharded = runner.run(SPACE, 11, seed=3, halving=halving, min_steps=20, mesh=mesh)
         assert len(sharded.trials) == 11  # padding trials are never reported

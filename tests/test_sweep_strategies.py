@@ -1,6 +1,5 @@
 """Strategies, replicas, shared batches, confirmation, the persistent cache and what is reproducible."""
 
-import json
 import os
 import subprocess
 import sys
@@ -29,24 +28,15 @@ def _final(result):
 
 # -- strategies in isolation: plain data in, plans out ------------------------------------
 
-def _drive(strategy, metrics_at, configs=9, steps=90, chunk=10):
-    """Run a strategy against a fake ledger; ``metrics_at(config, step)``. Returns stop steps."""
-    state = strategy.init(configs, steps, chunk, "min")
-    stopped, alive, step = {}, [], 0
-    while True:
-        plan, state = strategy.ask(json.loads(json.dumps(state)))  # plain data: survives JSON
-        for c in plan.stop:
-            stopped[c] = step
-        alive = [c for c in alive if c not in plan.stop] + list(plan.start)
-        if plan.done:
-            return stopped
-        step += chunk
-        state = strategy.tell(state, [sweep.Report(c, step, *metrics_at(c, step)) for c in alive])
+_drive = problems.drive
 
 
 def test_random_search_trains_everything_and_stops_failures_at_once():
-    stopped = _drive(sweep.RandomSearch(), lambda c, s: (float("nan"), "nan") if c == 4 else (1.0 / (c + 1), "ok"))
+    reasons = {}
+    stopped = _drive(sweep.RandomSearch(), lambda c, s: (float("nan"), "nan") if c == 4 else (1.0 / (c + 1), "ok"),
+                     reasons=reasons)
     assert stopped[4] == 10 and all(stopped[c] == 90 for c in range(9) if c != 4)
+    assert reasons == {**{c: "end" for c in range(9)}, 4: "nan"}
 
 
 def test_successive_halving_keeps_the_best_third_at_each_rung_and_ranks_failures_last():

@@ -86,11 +86,11 @@ def test_pbt_takes_the_sources_traced_values_along_and_zoom_keeps_them_traced():
     pbt = PopulationBasedTraining(resample=0.0)
     pbt.prepare(SPACE, hps)
     state = pbt.init(4, 40, 10, "min")
-    assert len(set(state["structure"])) == 1  # a traced int is not a structure: one population
-    assert all(isinstance(h["layers"], int) for h in state["hp"])
-    out = pbt._explore(state["hp"][2], np.random.default_rng(0))
-    assert out["layers"] == state["hp"][2]["layers"] and out["scale"] == state["hp"][2]["scale"]
-    assert out["learning_rate"] != state["hp"][2]["learning_rate"]  # the continuous one is explored
+    assert len(set(state.structure)) == 1  # a traced int is not a structure: one population
+    assert all(isinstance(h["layers"], int) for h in state.hp)
+    out = pbt._explore(state.hp[2], np.random.default_rng(0))
+    assert out["layers"] == state.hp[2]["layers"] and out["scale"] == state.hp[2]["scale"]
+    assert out["learning_rate"] != state.hp[2]["learning_rate"]  # the continuous one is explored
 
     class Top:
         def top(self, k):

@@ -2,7 +2,9 @@
 
 Optuna proposes (TPE, CMA-ES, its dashboards and storages); optfn trains each batch of
 proposals together with ``optfn.sweep.Runner``, then tells Optuna the results. Needs
-``pip install optuna``.
+``pip install optuna``. Proposals between rungs, inside one run, are
+``optfn.sweep.BOHB``; this module is for a study of one's own (its storage, dashboard
+and any sampler), proposing whole batches between runs.
 
 Example::
 

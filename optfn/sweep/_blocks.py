@@ -97,17 +97,21 @@ def copy_rows(pairs: list, mesh) -> None:
 def repack(blocks: list, keep: set, width: int, mesh) -> list:
     """Blocks holding only the trials in ``keep``, packed ``width`` rows per block.
 
-    A block whose live trials are all kept stays as it is; the kept rows of the others
-    are gathered, per structure, into new full blocks (fixed shapes: one compile each).
+    A full block whose live trials are all kept stays as it is, and so does the one
+    part-full block of a structure; the kept rows of the others (blocks that lost rows,
+    or several part-full ones, such as survivors and trials just started) are gathered,
+    per structure, into new full blocks (fixed shapes: one compile each).
     """
-    out, partial = [], {}
-    for b in blocks:
-        rows = [j for j, t in enumerate(b.trials) if int(t) in keep]
-        if len(rows) == len(b.trials):
+    out, partial, ragged = [], {}, {}
+    kept = [[j for j, t in enumerate(b.trials) if int(t) in keep] for b in blocks]
+    for b, rows in zip(blocks, kept):
+        if len(rows) < b.width:
+            ragged[b.layout.key] = ragged.get(b.layout.key, 0) + 1
+    for b, rows in zip(blocks, kept):
+        if len(rows) == len(b.trials) and (len(rows) == b.width or ragged[b.layout.key] == 1):
             out.append(b)
         elif rows:
-            key = b.layout.key
-            partial.setdefault(key, []).extend((b, j) for j in rows)
+            partial.setdefault(b.layout.key, []).extend((b, j) for j in rows)
     for parts in partial.values():
         for s in range(0, len(parts), width):
             chunk = parts[s:s + width]

@@ -17,10 +17,10 @@ import numpy as np
 from ._lineage import segments
 from ._result import SweepResult
 from ._run_setup import positive_int
-from ._strategy import RandomSearch
+from ._strategy import Plan, Strategy
 
 
-class ScheduleReplay(RandomSearch):
+class ScheduleReplay(Strategy):
     """Train every configuration to the end, changing its numeric hyperparameters at given steps.
 
     Args:
@@ -43,12 +43,8 @@ class ScheduleReplay(RandomSearch):
     def __repr__(self) -> str:
         return f"ScheduleReplay({self.changes!r})"
 
-    def ask(self, state: dict) -> tuple:
-        plan, state = super().ask(state)
-        if plan.start or plan.done:
-            return plan, state
-        due = tuple((c, c, hp) for c in state["alive"] for s, hp in self.changes[c] if s == state["step"])
-        return plan._replace(clone=due), state
+    def decide(self, state, running: list) -> Plan:
+        return Plan(clone=tuple((c, c, hp) for c in running for s, hp in self.changes[c] if s == state.step))
 
 
 def schedules_of(result, top: list, space) -> tuple:

@@ -1,14 +1,16 @@
 """Synchronous successive halving as a sweep strategy.
 
 At each rung (``min_steps * eta**k`` steps) the best ``ceil(n / eta**(k+1))`` of the
-``n`` configurations continue and the rest stop. The runner then repacks the survivors
-into programs of the same width, so compute really drops and nothing recompiles.
+``n`` configurations continue and the rest stop (``"rung"``). The runner then repacks
+the survivors into programs of the same width, so compute really drops and nothing
+recompiles.
 """
 
+import dataclasses
 import math
 
-from ._ledger import Report, rank
-from ._strategy import RandomSearch
+from ._ledger import rank
+from ._strategy import Plan, Stop, Strategy, StrategyState
 
 
 def rungs(steps: int, chunk_steps: int, eta: int, min_steps) -> list:
@@ -24,7 +26,27 @@ def rungs(steps: int, chunk_steps: int, eta: int, min_steps) -> list:
     return out
 
 
-class SuccessiveHalving(RandomSearch):
+def check_eta(fn: str, eta, min_steps) -> None:
+    if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
+        raise ValueError(f"{fn}: eta must be an int >= 2 (keep the best 1/eta), got eta={eta!r}.")
+    if min_steps is not None and (isinstance(min_steps, bool) or not isinstance(min_steps, int) or min_steps < 1):
+        raise ValueError(f"{fn}: min_steps must be a positive int or None, got min_steps={min_steps!r}.")
+
+
+def cut(state, members: list, n: int, eta: int, k: int) -> list:
+    """``Stop`` records for ``members`` past the best ``ceil(n / eta**(k+1))`` (rung ``k``
+    of a group of ``n`` configurations; failures rank last)."""
+    keep = math.ceil(n / eta ** (k + 1))
+    return [Stop(c, "rung") for c in rank([state.latest[c] for c in members], state.goal)[keep:]]
+
+
+@dataclasses.dataclass
+class HalvingState(StrategyState):
+    rungs: list = dataclasses.field(default_factory=list)  # steps of each rung
+    rung: int = 0  # the next rung
+
+
+class SuccessiveHalving(Strategy):
     """Keep the best ``1/eta`` of the configurations at each rung (failures rank last).
 
     Args:
@@ -38,31 +60,28 @@ class SuccessiveHalving(RandomSearch):
         3
     """
 
+    State = HalvingState
+
     def __init__(self, eta: int = 3, min_steps=None):
-        if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
-            raise ValueError(f"SuccessiveHalving: eta must be an int >= 2 (keep the best 1/eta), got eta={eta!r}.")
-        if min_steps is not None and (isinstance(min_steps, bool) or not isinstance(min_steps, int) or min_steps < 1):
-            raise ValueError(f"SuccessiveHalving: min_steps must be a positive int or None, got min_steps={min_steps!r}.")
+        check_eta("SuccessiveHalving", eta, min_steps)
         self.eta, self.min_steps = eta, min_steps
 
     def __repr__(self) -> str:
         return f"SuccessiveHalving(eta={self.eta}, min_steps={self.min_steps})"
 
-    def init(self, configs: int, steps: int, chunk_steps: int, goal: str) -> dict:
+    def init(self, configs: int, steps: int, chunk_steps: int, goal: str) -> HalvingState:
         if self.min_steps is not None and self.min_steps >= steps:
             raise ValueError(f"SuccessiveHalving: min_steps={self.min_steps} leaves no rung before the end "
                              f"(steps={steps}); pass min_steps < steps, e.g. steps // eta**2.")
-        return {**super().init(configs, steps, chunk_steps, goal),
-                "rungs": rungs(steps, chunk_steps, self.eta, self.min_steps), "rung": 0}
+        return HalvingState(configs=configs, steps=steps, chunk_steps=chunk_steps, goal=goal,
+                            rungs=rungs(steps, chunk_steps, self.eta, self.min_steps))
 
     def final_alive(self, configs: int, steps: int, chunk_steps: int) -> int:
         return math.ceil(configs / self.eta ** len(rungs(steps, chunk_steps, self.eta, self.min_steps)))
 
-    def _cut(self, state: dict, alive: list) -> list:
-        k = state["rung"]
-        if k >= len(state["rungs"]) or state["step"] < state["rungs"][k]:
-            return []
-        state["rung"] = k + 1
-        keep = math.ceil(state["configs"] / self.eta ** (k + 1))
-        reports = [Report(c, *state["latest"][c]) for c in alive]
-        return rank(reports, state["goal"])[keep:]
+    def decide(self, state: HalvingState, running: list) -> Plan:
+        k = state.rung
+        if k >= len(state.rungs) or state.step < state.rungs[k]:
+            return Plan()
+        state.rung = k + 1
+        return Plan(stop=tuple(cut(state, running, state.configs, self.eta, k)))

@@ -40,6 +40,7 @@ class Copy:
     step: int
     source: int
     hyperparams: dict
+    reason: str = "exploited"  # why the old weights went: "exploited", "nan"/"diverged" (replaced), "schedule"
 
     @classmethod
     def from_json(cls, entry) -> "Copy":
@@ -82,6 +83,7 @@ class Ledger:
         self.status = [OK] * n
         self.loss0 = [None] * n
         self.stopped = [None] * n  # steps trained when the trial stopped; None while it runs
+        self.reason = [None] * n  # why it stopped (``_strategy.REASONS``)
         self.trial_steps = 0
         self.lineage = [[] for _ in range(n)]  # a Copy per clone
 
@@ -121,26 +123,39 @@ class Ledger:
         metric = float(np.mean(last)) if all(math.isfinite(m) for m in last) else float("nan")
         return Report(config, step, metric, status)
 
-    def clone(self, dst: int, src: int, step: int, source_config: int, hyperparams: dict) -> None:
+    def clone(self, dst: int, src: int, step: int, source_config: int, hyperparams: dict,
+              reason: str = "exploited") -> None:
         """Trial ``dst`` took trial ``src``'s weights after ``step`` steps, and trains on with
         ``hyperparams``: its status and step-0 loss (the divergence reference) become the
         source's, and the copy joins its lineage."""
         self.status[dst], self.loss0[dst] = self.status[src], self.loss0[src]
-        self.lineage[dst].append(Copy(int(step), int(source_config), dict(hyperparams)))
+        self.lineage[dst].append(Copy(int(step), int(source_config), dict(hyperparams), reason))
 
-    def stop(self, config: int, step: int) -> None:
+    def stop(self, config: int, step: int, reason: str) -> None:
         for t in self.trials_of(config):
             if self.stopped[t] is None:
-                self.stopped[t] = int(step)
+                self.stopped[t], self.reason[t] = int(step), str(reason)
+
+    def add(self, configs: int) -> None:
+        """Room for ``configs`` more configurations (a strategy proposed them), numbered next."""
+        n = configs * self.seeds
+        self.history += [{"step": [], "loss": [], "metric": []} for _ in range(n)]
+        self.status += [OK] * n
+        self.loss0 += [None] * n
+        self.stopped += [None] * n
+        self.reason += [None] * n
+        self.lineage += [[] for _ in range(n)]
+        self.configs += configs
 
     def state(self) -> dict:
         """Plain data for a checkpoint."""
-        out = {k: getattr(self, k) for k in ("history", "status", "loss0", "stopped", "trial_steps")}
+        out = {k: getattr(self, k) for k in ("history", "status", "loss0", "stopped", "reason", "trial_steps")}
         return {**out, "lineage": [[dataclasses.asdict(c) for c in copies] for copies in self.lineage]}
 
     @classmethod
     def from_state(cls, configs: int, seeds: int, diverge_factor: float, state: dict) -> "Ledger":
         ledger = cls(configs, seeds, diverge_factor)
+        ledger.add(len(state["status"]) // seeds - configs)  # configurations proposed during the run
         for k, v in state.items():
             setattr(ledger, k, v)
         ledger.lineage = [[Copy.from_json(c) for c in copies] for copies in ledger.lineage]
@@ -172,5 +187,6 @@ class Ledger:
             "replica_metrics": finals,
             "replica_status": statuses,
             "steps": self.stopped[trials[0]] if self.stopped[trials[0]] is not None else 0,
+            **({"stop": self.reason[trials[0]]} if self.reason[trials[0]] else {}),
             "history": history,
         }

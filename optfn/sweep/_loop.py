@@ -16,8 +16,9 @@ import numpy as np
 
 from .._schedule_free import eval_params_or_same, has_schedule_free
 from . import _blocks, _buckets, _checkpoint, _mesh
+from . import _run_setup as _setup
 from ._ledger import OK, Ledger
-from ._strategy import Plan
+from ._strategy import Plan, Stop, Strategy, StrategyState, stops
 from ._result import SweepResult
 from ._structure import Layout, structure_key
 
@@ -28,7 +29,8 @@ class Loop:
     """The mutable state of one ``Runner.run``."""
 
     def __init__(self, runner, space, samples, start, seeds, root, train_root, mesh, width, layouts):
-        self.runner, self.space, self.samples, self.start_id, self.seeds = runner, space, samples, start, seeds
+        self.runner, self.space, self.samples, self.start_id, self.seeds = runner, space, list(samples), start, seeds
+        self.pool = len(samples)  # the sampled configurations; those a strategy proposes follow
         self.root, self.train_root, self.mesh, self.width = root, train_root, mesh, width
         self.budget_stopped: list = []  # configurations a time budget stopped
         self.layouts = layouts  # structure key -> Layout (the programs it trains in)
@@ -105,23 +107,53 @@ class Loop:
     def budget_stop(self) -> None:
         """The time budget is spent: every running configuration stops where it is."""
         self.budget_stopped = list(self.running)
-        self.apply(Plan(stop=tuple(self.running)))
+        self.apply(Plan(stop=tuple(Stop(c, "budget") for c in self.running)))
 
     def apply(self, plan) -> None:
-        for c in plan.stop:
+        halts = stops(plan)
+        for c, reason in halts:
             t = self.ledger.trials_of(c)[0]
-            self.ledger.stop(c, self.ledger.history[t]["step"][-1])
-        if plan.stop and self.keep != 0:
-            self._collect({t for c in plan.stop for t in self.ledger.trials_of(c)})
-        if plan.stop:
-            stopped = set(plan.stop)
+            self.ledger.stop(c, self.ledger.history[t]["step"][-1], reason)
+        if halts and self.keep != 0:
+            self._collect({t for c, _ in halts for t in self.ledger.trials_of(c)})
+        if halts:
+            stopped = {c for c, _ in halts}
             self.running = [c for c in self.running if c not in stopped]
             keep = {t for c in self.running for t in self.ledger.trials_of(c)}
             self.blocks = _blocks.repack(self.blocks, keep, self.width, self.mesh)
         if plan.clone:
             self._clone(plan.clone)
         if plan.start:
-            self._start(plan.start)
+            begun = bool(self.blocks)
+            self._start(self._number(plan.start))
+            if begun:  # new trials fill the rows stops freed: part-full blocks merge
+                keep = {t for c in self.running for t in self.ledger.trials_of(c)}
+                self.blocks = _blocks.repack(self.blocks, keep, self.width, self.mesh)
+
+    def _number(self, starts) -> list:
+        """Pool indices as they are; each new configuration (a dict) numbered after the
+        existing ones, checked against the space, and given room in the ledger."""
+        out = []
+        for s in starts:
+            if isinstance(s, dict):
+                _setup.given_trials("Runner: a strategy's Plan.start", self.space, [s])
+                self.samples.append(dict(s))
+                self.ledger.add(1)
+                s = len(self.samples) - 1
+            elif isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 0 <= s < len(self.samples):
+                raise ValueError(f"Runner: a strategy's Plan.start holds {s!r}; pass indices of the "
+                                 f"{len(self.samples)} configurations or hyperparameter dicts.")
+            out.append(int(s))
+        return out
+
+    def layout_of(self, hp: dict):
+        """The programs a configuration trains in; a structure no plan saw (a proposed
+        configuration's) gets programs of its own."""
+        static = self.space.static(hp)
+        key = structure_key(static)
+        if key not in self.layouts:
+            self.layouts[key] = Layout.single(static)
+        return self.layouts[key]
 
     def _rows(self) -> dict:
         """trial -> (block, row) for every running trial."""
@@ -145,7 +177,9 @@ class Loop:
                 pairs.append((db, dj, sb, sj))
                 # padded members share programs: the source's sizes go along with its weights
                 sizes = {k: v for k, v in self.structure(s).items() if k not in self.space.traced_names}
-                self.ledger.clone(d, s, int(db.steps[dj]), self.start_id + src, {**sizes, **hp})
+                why = "schedule" if dst == src else (self.ledger.status[d] if self.ledger.status[d] != OK
+                                                     else "exploited")
+                self.ledger.clone(d, s, int(db.steps[dj]), self.start_id + src, {**sizes, **hp}, why)
         _blocks.copy_rows(pairs, self.mesh)
         for dst, _, hp in clones:
             for r in range(self.seeds):
@@ -166,7 +200,7 @@ class Loop:
         r, dims = self.runner, self.space.dimensions
         groups = {}
         for c in configs:
-            layout = self.layouts[structure_key(self.space.static(self.samples[c]))]
+            layout = self.layout_of(self.samples[c])
             groups.setdefault(layout.key, (layout, []))[1].append(c)
         for layout, members in groups.values():
             trials = [t for c in members for t in self.ledger.trials_of(c)]
@@ -224,20 +258,21 @@ class Loop:
     # -- the outcome -------------------------------------------------------------------
 
     def result(self, strategy) -> SweepResult:
+        # a pool configuration the strategy never started is not a result
+        begun = [c for c in range(len(self.samples)) if self.ledger.history[c * self.seeds]["step"]]
         configs = [{"id": self.start_id + c, "hyperparams": self.samples[c], **self.ledger.configuration(c)}
-                   for c in range(len(self.samples))]
+                   for c in begun]
         result = SweepResult(configs, self.runner.goal, self.ledger.trial_steps, timings=dict(self.timings),
                              space=self.space, root=np.asarray(self.root).tolist(), seeds=self.seeds,
                              width=self.width)
-        for c, config in enumerate(configs):
+        for c, config in zip(begun, configs):
             lineage = self.ledger.lineage[c * self.seeds]
             if lineage:  # the configuration's weights were replaced during training (PBT)
                 config["lineage"] = [{"step": 0, "from": None, "hyperparams": dict(self.samples[c])}] + [
-                    {"step": copy.step, "from": copy.source, "hyperparams": {**self.samples[c], **copy.hyperparams}}
+                    {"step": copy.step, "from": copy.source, "hyperparams": {**self.samples[c], **copy.hyperparams},
+                     "reason": copy.reason}
                     for copy in lineage]
                 config["final_hyperparams"] = dict(config["lineage"][-1]["hyperparams"])
-        for c in self.budget_stopped:
-            configs[c]["stop"] = "budget"
         result.budget_spent = bool(self.budget_stopped)
         kept = {t["id"] for t in result.top(len(configs) if self.keep is None else self.keep)}
         result.models = {(self.start_id + t // self.seeds, t % self.seeds): (v if self.runner.has_state else v[0])
@@ -253,7 +288,8 @@ class Loop:
         layouts = list({lay.key: lay.describe() for lay in self.layouts.values()}.values())
         meta = {"settings": settings, "blocks": blocks, "ledger": self.ledger.state(), "final": finals,
                 "layouts": layouts,
-                "strategy": self.state, "running": self.running, "chunks": self.chunks, "timings": self.timings}
+                "strategy": self.state.to_json() if isinstance(self.state, StrategyState) else self.state,
+                "proposed": self.samples[self.pool:], "running": self.running, "chunks": self.chunks, "timings": self.timings}
         store.save(json.loads(json.dumps(meta, default=float)),
                    [jax.tree.leaves((b.numeric, b.extent, b.keys, b.carry)) for b in self.blocks],
                    [jax.tree.leaves(self.final[t]) for t in finals])
@@ -267,10 +303,12 @@ class Loop:
         return numeric, extent, keys, self.runner.programs.eval_shape_init(layout, keys, numeric, extent, shared,
                                                                            self.runner.feed.spec())
 
-    def restore(self, meta: dict, store, settings: dict) -> None:
+    def restore(self, meta: dict, store, settings: dict, strategy) -> None:
         _checkpoint.check_settings(store.path, meta["settings"], json.loads(json.dumps(settings, default=float)))
-        self.ledger = Ledger.from_state(len(self.samples), self.seeds, self.runner.diverge_factor, meta["ledger"])
-        self.state, self.running, self.chunks = meta["strategy"], meta["running"], meta["chunks"]
+        self.samples += [dict(h) for h in meta.get("proposed", [])]
+        self.ledger = Ledger.from_state(self.pool, self.seeds, self.runner.diverge_factor, meta["ledger"])
+        self.state = strategy.state_from_json(meta["strategy"]) if isinstance(strategy, Strategy) else meta["strategy"]
+        self.running, self.chunks = meta["running"], meta["chunks"]
         self.timings = meta["timings"]
         layouts, saved = {}, []  # each saved block's layout, one object per program
         for spec in meta["blocks"]:

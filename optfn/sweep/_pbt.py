@@ -22,15 +22,22 @@ ledger; ``SweepResult.schedule(id)`` turns it into the schedule the member's fin
 weights were trained with.
 """
 
+import dataclasses
 import math
 
 import numpy as np
 
-from ._ledger import OK, Report, rank
-from ._strategy import Plan, RandomSearch
+from ._ledger import OK, rank
+from ._strategy import Plan, Stop, Strategy, StrategyState
 
 
-class PopulationBasedTraining(RandomSearch):
+@dataclasses.dataclass
+class PBTState(StrategyState):
+    hp: list = dataclasses.field(default_factory=list)  # each member's numeric hyperparameters now
+    structure: list = dataclasses.field(default_factory=list)  # each member's group (ranked together)
+
+
+class PopulationBasedTraining(Strategy):
     """Exploit (copy the best members' weights) and explore (perturb their hyperparameters).
 
     Args:
@@ -75,21 +82,19 @@ class PopulationBasedTraining(RandomSearch):
             raise ValueError(f"{fn}: seed must be an int >= 0, got seed={seed!r}.")
         self.interval, self.fraction, self.factors = interval, float(fraction), tuple(float(f) for f in factors)
         self.resample, self.seed = float(resample), seed
-        self.space, self.hyperparams, self.groups = None, None, None
+        self.groups = None
 
     def __repr__(self) -> str:
         return (f"PopulationBasedTraining(interval={self.interval}, fraction={self.fraction}, "
                 f"factors={self.factors}, resample={self.resample}, seed={self.seed})")
 
-    def prepare(self, space, hyperparams, groups=None) -> None:
-        """The space and every configuration's hyperparameters; ``groups`` labels the
-        configurations that share programs (the runner's padded buckets): members of one
-        group are ranked together, and a copy takes the source's sizes with its weights.
-        Without it, each structure is its own group."""
-        self.space, self.hyperparams = space, [dict(h) for h in hyperparams]
-        self.groups = None if groups is None else [str(g) for g in groups]
+    State = PBTState
+    stop_failures = False  # a failed member is replaced at the next decision
 
-    def init(self, configs: int, steps: int, chunk_steps: int, goal: str) -> dict:
+    def init(self, configs: int, steps: int, chunk_steps: int, goal: str) -> PBTState:
+        """Members of one of ``prepare``'s ``groups`` (configurations that share programs)
+        are ranked together, and a copy takes the source's sizes with its weights; without
+        groups, each structure is its own group."""
         if self.space is None:
             raise ValueError("PopulationBasedTraining: prepare(space, hyperparams) must come before init; "
                              "Runner.run does it.")
@@ -97,27 +102,21 @@ class PopulationBasedTraining(RandomSearch):
         structure = self.groups or [repr(sorted((k, repr(v)) for k, v in h.items() if k not in names))
                                     for h in self.hyperparams]
         kept = {k: (int if self.space[k].dtype.kind == "i" else float) for k in names}
-        return {**super().init(configs, steps, chunk_steps, goal), "chunk_steps": chunk_steps,
-                "hp": [{k: kept[k](h[k]) for k in names} for h in self.hyperparams], "structure": structure}
+        return PBTState(configs=configs, steps=steps, chunk_steps=chunk_steps, goal=goal,
+                        hp=[{k: kept[k](h[k]) for k in names} for h in self.hyperparams], structure=structure)
 
-    def final_alive(self, configs: int, steps: int, chunk_steps: int) -> int:
-        return configs
-
-    def ask(self, state: dict) -> tuple:
-        if not state["started"] or state["step"] >= state["steps"]:
-            return super().ask(state)
-        state = dict(state, hp=[dict(h) for h in state["hp"]], latest=list(state["latest"]))
-        due = state["step"] > 0 and state["step"] % (self.interval * state["chunk_steps"]) == 0
-        rng = np.random.default_rng([self.seed, state["step"]])
+    def decide(self, state: PBTState, running: list) -> Plan:
+        due = state.step > 0 and state.step % (self.interval * state.chunk_steps) == 0
+        rng = np.random.default_rng([self.seed, state.step])
         clones, stop = [], []
-        for group in sorted(set(state["structure"][c] for c in state["alive"])):
-            members = [c for c in state["alive"] if state["structure"][c] == group]
-            reports = [Report(c, *state["latest"][c]) for c in members if state["latest"][c] is not None]
-            order = rank(reports, state["goal"])
+        for group in sorted(set(state.structure[c] for c in running)):
+            members = [c for c in running if state.structure[c] == group]
+            reports = [state.latest[c] for c in members if state.latest[c] is not None]
+            order = rank(reports, state.goal)
             failed = [r.config for r in reports if r.status != OK or not math.isfinite(r.metric)]
             healthy = [c for c in order if c not in failed]
             if not healthy:  # nothing to copy from: the failed members stop
-                stop += failed
+                stop += [Stop(c, state.latest[c].status) for c in failed]
                 continue
             q = max(1, int(len(members) * self.fraction))
             bottom = list(failed) if not due else list(dict.fromkeys(failed + order[-q:]))
@@ -126,13 +125,12 @@ class PopulationBasedTraining(RandomSearch):
                 continue
             for dst in bottom:
                 src = top[int(rng.integers(len(top)))]
-                hp = self._explore(state["hp"][src], rng)
+                hp = self._explore(state.hp[src], rng)
                 clones.append((dst, src, hp))
         for dst, src, hp in clones:
-            state["hp"][dst] = dict(hp)
-            state["latest"][dst] = state["latest"][src]
-        state["alive"] = [c for c in state["alive"] if c not in stop]
-        return Plan(stop=tuple(stop), clone=tuple(clones)), state
+            state.hp[dst] = dict(hp)
+            state.latest[dst] = state.latest[src]._replace(config=dst)
+        return Plan(stop=tuple(stop), clone=tuple(clones))
 
     def _explore(self, hp: dict, rng) -> dict:
         # a traced int or choice (traced=True) is copied from the source with its weights

@@ -250,8 +250,10 @@ class Runner:
                 the same programs; a configuration's metric is the mean over its replicas
                 (``metric_std`` and ``replica_metrics`` keep the spread), and every ranking
                 (``best``, ``top``, halving, ``zoom``) uses the mean.
-            strategy: a ``RandomSearch`` (default) or ``SuccessiveHalving``, or any object
-                with the ``Strategy`` methods (``init``, ``ask``, ``tell``, ``final_alive``).
+            strategy: a ``sweep.Strategy``: ``RandomSearch`` (default), ``SuccessiveHalving``,
+                ``Hyperband``, ``PopulationBasedTraining`` or one of one's own (a subclass
+                with a ``decide`` hook; its plans may start new configurations, numbered
+                after these), or any object with ``init``, ``ask`` and ``tell``.
             halving: shorthand for ``strategy=SuccessiveHalving(halving, min_steps)``.
             min_steps: steps before the first halving rung (with ``halving``).
             mesh: ``None`` (one device), ``"auto"`` (every device, see ``trials_mesh``) or
@@ -282,6 +284,9 @@ class Runner:
         given, n = _setup.given_trials(fn, space, trials)
         seeds = _setup.positive_int(fn, "seeds", seeds)
         strategy = _setup.strategy_of(fn, strategy, halving, min_steps)
+        if self.shared_batches and not getattr(strategy, "lockstep", True):
+            raise ValueError(f"{fn}: {strategy!r} starts configurations while others train, so the rows of a block "
+                             "are at different steps and cannot share batches; pass Runner(shared_batches=False).")
         every = _setup.positive_int(fn, "checkpoint_every", checkpoint_every)
         keep = _setup.keep_of(fn, keep)
         deadline = _setup.deadline(fn, time_budget)
@@ -306,7 +311,7 @@ class Runner:
             loop.keep = keep
             _setup.prepare_strategy(strategy, space, samples, layouts)
             if saved is not None:
-                loop.restore(saved, store, settings)
+                loop.restore(saved, store, settings, strategy)
             else:
                 loop.state = strategy.init(n, self.steps, self.chunk_steps, self.goal)
                 # the plan's compilation is the run's (its programs are the run's), the rest apart

@@ -1,0 +1,219 @@
+"""Hyperband's brackets, stop reasons, and a strategy of one's own that proposes configurations."""
+
+import json
+
+import numpy as np
+import pytest
+
+import problems
+from optfn import sweep
+from optfn.sweep._hyperband import brackets
+
+DATA = problems.tanh_data(256, noise=0.3)
+SPACE = sweep.Space({"lr": sweep.log_uniform(1e-3, 0.3), "b1": sweep.one_minus_log_uniform(0.5, 0.99)})
+
+
+def _runner(**kw):
+    return problems.tanh_runner(DATA, **{"steps": 60, "chunk_steps": 20, **kw})
+
+
+def test_brackets_follow_li_et_al():
+    # eta = 3, steps 90 = 9 chunks of 10: s_max = 2; n_s = ceil(3/(s+1) * 3**s) = 9, 5, 3
+    assert brackets(17, 90, 10, 3, None) == [(9, [10, 30]), (5, [30]), (3, [])]
+    # 34 configurations: twice as many in each bracket
+    assert [n for n, _ in brackets(34, 90, 10, 3, None)] == [18, 10, 6]
+    # a larger smallest budget: fewer brackets (steps 90 / 3 >= 30: s_max = 1; n_s = 3, 2)
+    assert brackets(10, 90, 10, 3, 30) == [(6, [30]), (4, [])]
+    # eta = 2, 80 steps from 10: s_max = 3; n_s = 8, 6 (ceil(4/3 * 4)), 4, 4
+    assert brackets(22, 80, 10, 2, None) == [(8, [10, 20, 40]), (6, [20, 40]), (4, [40]), (4, [])]
+
+
+def test_hyperband_halves_each_bracket_from_its_own_budget():
+    reasons = {}
+
+    def metrics(c, s):  # config c's metric is c (lower is better); 16 fails at once
+        return (float("nan"), "nan") if c == 16 else (float(c), "ok")
+
+    stopped = problems.drive(sweep.Hyperband(3), metrics, configs=17, reasons=reasons)
+    # bracket 2 (configs 0-8): rungs at 10 (keep 3) and 30 (keep 1)
+    assert {c for c in range(9) if stopped[c] == 10} == set(range(3, 9))
+    assert {c for c in range(9) if stopped[c] == 30} == {1, 2} and stopped[0] == 90
+    # bracket 1 (9-13): one rung at 30, keep ceil(5/3) = 2
+    assert {c for c in range(9, 14) if stopped[c] == 30} == {11, 12, 13} and stopped[9] == stopped[10] == 90
+    # bracket 0 (14-16): to the end, but for the failure
+    assert stopped[14] == stopped[15] == 90 and stopped[16] == 10
+    assert reasons == {**{c: "rung" for c in (1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13)},
+                       **{c: "end" for c in (0, 9, 10, 14, 15)}, 16: "nan"}
+    assert sweep.Hyperband(3).final_alive(17, 90, 10) == 6
+    with pytest.raises(ValueError, match="Hyperband: eta must be an int >= 2"):
+        sweep.Hyperband(1)
+    with pytest.raises(ValueError, match="Hyperband: min_steps=100 exceeds steps=90"):
+        sweep.Hyperband(3, min_steps=100).init(9, 90, 10, "min")
+
+
+def test_hyperband_in_the_runner_compiles_once_records_why_and_resumes(tmp_path):
+    runner = _runner(steps=80, chunk_steps=20)
+    hb = sweep.Hyperband(2)  # 80 / 20 = 4 chunks: brackets from 20, 40 and 80 steps
+    result = runner.run(SPACE, 12, seed=2, strategy=hb)
+    assert runner.compile_counts == {"init": 1, "chunk": 1}  # every bracket in the same programs
+    plan = brackets(12, 80, 20, 2, None)
+    assert plan == [(5, [20, 40]), (4, [40]), (3, [])]
+    by_id = {t["id"]: t for t in result.trials}
+    for b, (n, marks) in enumerate(plan):
+        members = range(sum(m for m, _ in plan[:b]), sum(m for m, _ in plan[:b + 1]))
+        finished = [c for c in members if by_id[c]["steps"] == 80]
+        assert len(finished) == -(-n // 2 ** len(marks))  # ceil(n / eta**rungs) reach the end
+        for c in members:
+            assert by_id[c]["stop"] == ("end" if by_id[c]["steps"] == 80 else "rung")
+    assert json.loads(result.to_json())["trials"][0]["stop"] in ("end", "rung")
+
+    path, calls = str(tmp_path / "hb.npz"), []
+
+    def stop_after_two(info):
+        calls.append(info["step"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(SPACE, 12, seed=2, strategy=hb, checkpoint=path, callback=stop_after_two)
+    resumed = runner.run(SPACE, 12, seed=2, strategy=hb, checkpoint=path, resume=True)
+    assert resumed.to_dicts() == result.to_dicts()
+    assert runner.compile_counts == {"init": 1, "chunk": 1}
+
+
+class RefineTheBest(sweep.Strategy):
+    """A strategy of one's own that proposes: after the first chunk the worst half stop, and
+    as many new configurations start, at half and a third of the best learning rate."""
+
+    def decide(self, state, running):
+        if state.step != state.chunk_steps:
+            return sweep.Plan()
+        order = sweep.rank([state.latest[c] for c in running], state.goal)
+        best = self.hyperparams[order[0]]
+        new = [{**best, "lr": best["lr"] * f} for f in (0.5, 1 / 3)]
+        return sweep.Plan(stop=tuple(sweep.Stop(c, "rung") for c in order[-2:]), start=tuple(new))
+
+
+def test_a_strategy_that_proposes_configurations_trains_them_as_if_alone_and_resumes(tmp_path):
+    runner = _runner(width=4)
+    result = runner.run(SPACE, 4, seed=5, strategy=RefineTheBest())
+    ids = sorted(t["id"] for t in result.trials)
+    assert ids == [0, 1, 2, 3, 4, 5]  # the proposals are numbered after the pool
+    pool = {t["id"]: t for t in result.trials if t["id"] < 4}
+    best = min(pool.values(), key=lambda t: t["history"]["metric"][1])
+    for i, f in ((4, 0.5), (5, 1 / 3)):
+        t = next(t for t in result.trials if t["id"] == i)
+        np.testing.assert_allclose(t["hyperparams"]["lr"], best["hyperparams"]["lr"] * f, rtol=1e-12)
+        assert t["steps"] == 60 and t["stop"] == "end"
+        alone = runner.run(SPACE, [t["hyperparams"]], seed=5, start=i)  # the same id: the same keys
+        np.testing.assert_allclose(t["history"]["metric"], alone.trials[0]["history"]["metric"], rtol=1e-5)
+    assert sorted(t["stop"] for t in result.trials) == ["end"] * 4 + ["rung"] * 2
+    assert runner.compile_counts == {"init": 1, "chunk": 1}
+
+    path = str(tmp_path / "own.npz")
+
+    def interrupt(info):
+        if info["step"] == 40:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(SPACE, 4, seed=5, strategy=RefineTheBest(), checkpoint=path, callback=interrupt)
+    resumed = runner.run(SPACE, 4, seed=5, strategy=RefineTheBest(), checkpoint=path, resume=True)
+    assert resumed.to_dicts() == result.to_dicts()
+
+
+def test_a_proposal_outside_the_space_is_refused_by_name():
+    class Bad(sweep.Strategy):
+        def decide(self, state, running):
+            return sweep.Plan(start=({"lr": 0.1},)) if state.step == state.chunk_steps else sweep.Plan()
+
+    with pytest.raises(ValueError, match=r"Plan.start: each given trial needs exactly the space's names \['b1', 'lr'\]"):
+        _runner().run(SPACE, 2, seed=0, strategy=Bad())
+
+
+def test_async_halving_starts_a_configuration_in_every_freed_row():
+    reasons, running = {}, []
+    # later configurations are better (metric -c); 9 in the pool, 3 at a time, rungs at 10 and 30
+    stopped = problems.drive(sweep.AsyncHalving(3, concurrent=3), lambda c, s: (-float(c), "ok"), configs=9,
+                             reasons=reasons, running=running)
+    # by hand: 0, 1 lose to 2 at rung 10 (1 of 3 goes on); 3 and 4 arrive at rung 10 with
+    # five recorded, the best 2 (4, 3) go on; at rung 30, 3 is behind 4 (1 of 3); every
+    # later arrival is the best so far and goes on
+    assert stopped == {0: 10, 1: 10, 3: 30, 2: 90, 4: 90, 5: 90, 6: 90, 7: 90, 8: 90}
+    assert reasons == {0: "rung", 1: "rung", 3: "rung", **{c: "end" for c in (2, 4, 5, 6, 7, 8)}}
+    assert running == [3] * 18 + [2] + [1] * 3  # full until the pool runs out
+
+
+def test_async_halving_in_the_runner_keeps_blocks_full_exactly_and_resumes(tmp_path):
+    runner = _runner(width=4)
+    strategy = sweep.AsyncHalving(3, concurrent=4)
+    alive = []
+
+    def watch(info):
+        alive.append(info["alive"])
+
+    result = runner.run(SPACE, 10, seed=4, strategy=strategy, callback=watch)
+    assert runner.compile_counts == {"init": 1, "chunk": 1} and result.width == 4
+    assert len(result.trials) == 10 and alive[:3] == [4, 4, 4]
+    assert all(t["stop"] in ("rung", "end") for t in result.trials)
+    late = max(result.trials, key=lambda t: (t["id"] if t["stop"] == "end" else -1))  # started mid-run
+    alone = runner.run(SPACE, [late["hyperparams"]], seed=4, start=late["id"])
+    np.testing.assert_allclose(late["history"]["metric"], alone.trials[0]["history"]["metric"], rtol=1e-5)
+
+    path = str(tmp_path / "asha.npz")
+
+    def interrupt(info):
+        if info["step"] == 40:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(SPACE, 10, seed=4, strategy=strategy, checkpoint=path, callback=interrupt)
+    assert runner.run(SPACE, 10, seed=4, strategy=strategy, checkpoint=path, resume=True).to_dicts() == \
+        result.to_dicts()
+    with pytest.raises(ValueError, match=r"cannot share batches; pass Runner\(shared_batches=False\)"):
+        _runner(shared_batches=True).run(SPACE, 4, strategy=strategy)
+
+
+def test_bohb_proposes_from_a_model_of_the_results_near_the_best():
+    pytest.importorskip("optuna")
+    space = sweep.Space({"lr": sweep.log_uniform(1e-4, 1.0)})
+    pool = space.sample(40, 0)
+    start = [dict(h) for h in pool]
+
+    def metrics(hp, step):  # best at lr = 1e-2, the same at every step
+        return (float(np.log10(hp["lr"]) + 2) ** 2, "ok")
+
+    bohb = sweep.BOHB(3, concurrent=4, random_fraction=0.0, min_points=6, seed=1)
+    reasons = {}
+    problems.drive(bohb, metrics, configs=40, reasons=reasons, pool=pool, space=space)
+    proposed = pool[40:]
+    # 4 from the pool, then more until 6 have a result; most of the rest the model proposes
+    assert len(reasons) == 40 and len(proposed) > 20
+    dist = lambda hs: np.median([abs(np.log10(h["lr"]) + 2) for h in hs])  # noqa: E731
+    assert dist(proposed) < 0.7 * dist(start)  # the model concentrates near the optimum (0.43 vs 0.77 decades)
+    assert all(1e-4 <= h["lr"] <= 1.0 for h in proposed)
+    # the same decisions again (its sampler seeded by the seed and the proposals so far)
+    again = [dict(h) for h in start]
+    problems.drive(sweep.BOHB(3, concurrent=4, random_fraction=0.0, min_points=6, seed=1), metrics, configs=40,
+                   pool=again, space=space)
+    assert again == pool
+    with pytest.raises(ValueError, match="BOHB: sampler must be 'tpe' or 'gp', got sampler='cmaes'"):
+        sweep.BOHB(sampler="cmaes")
+
+
+def test_bohb_in_the_runner_compiles_once_and_resumes_exactly(tmp_path):
+    pytest.importorskip("optuna")
+    runner = _runner(width=4)
+    bohb = sweep.BOHB(3, concurrent=4, random_fraction=0.0, min_points=3, seed=0)
+    result = runner.run(SPACE, 12, seed=6, strategy=bohb)
+    assert runner.compile_counts == {"init": 1, "chunk": 1}
+    assert len(result.trials) == 12 and max(t["id"] for t in result.trials) >= 12  # proposals numbered after 12
+    path = str(tmp_path / "bohb.npz")
+
+    def interrupt(info):
+        if info["step"] == 60:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(SPACE, 12, seed=6, strategy=bohb, checkpoint=path, callback=interrupt)
+    assert runner.run(SPACE, 12, seed=6, strategy=bohb, checkpoint=path, resume=True).to_dicts() == result.to_dicts()
