@@ -85,8 +85,13 @@ def unshared(runner):
 
 def fit(strategy, budget: int, steps: int, chunk: int) -> int:
     """The most configurations ``strategy`` trains within ``budget`` trial-steps (its cost
-    counted on a fake run where nothing fails)."""
+    counted on a fake run where nothing fails and each configuration's metric is a fixed
+    random number: asynchronous halving's cost depends on the order results come in)."""
+    import numpy as np
+
     from optfn import sweep
+
+    score = np.random.default_rng(0).random(100_000)
 
     def cost(n):
         state, total = strategy.init(n, steps, chunk, "min"), 0
@@ -95,7 +100,7 @@ def fit(strategy, budget: int, steps: int, chunk: int) -> int:
             if plan.done:
                 return total
             total += chunk * len(state.alive)
-            state = strategy.tell(state, [sweep.Report(c, state.steps_of(c) + chunk, float(c), "ok")
+            state = strategy.tell(state, [sweep.Report(c, state.steps_of(c) + chunk, float(score[c]), "ok")
                                           for c in state.alive])
 
     n = 1
@@ -113,7 +118,8 @@ def optuna_search(space, task, steps: int, chunk: int, budget: int, seed: int):
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    data, n = task["data"], len(jax.tree.leaves(task["data"])[0])
+    data, n = jax.tree.map(jnp.asarray, task["data"]), len(jax.tree.leaves(task["data"])[0])
+    val = jax.tree.map(jnp.asarray, task["val"])
     names = list(space.dimensions)
 
     def split_loss(p, s, b):
@@ -132,8 +138,7 @@ def optuna_search(space, task, steps: int, chunk: int, budget: int, seed: int):
             return (optax.apply_updates(p, u), s, o), loss
 
         (params, mstate, ostate), _ = jax.lax.scan(body, (params, mstate, ostate), jax.random.split(key, chunk))
-        metric = task["evaluate"](params, mstate, task["val"]) if task["has_state"] else \
-            task["evaluate"](params, task["val"])
+        metric = task["evaluate"](params, mstate, val) if task["has_state"] else task["evaluate"](params, val)
         return params, mstate, ostate, metric
 
     lr_name = names[0]
