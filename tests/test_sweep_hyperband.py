@@ -17,6 +17,17 @@ def _runner(**kw):
     return problems.tanh_runner(DATA, **{"steps": 60, "chunk_steps": 20, **kw})
 
 
+def _resumed(runner, n, seed, strategy, path, at):
+    """The run killed by an exception in its callback at step ``at``, then resumed."""
+    def interrupt(info):
+        if info["step"] == at:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(SPACE, n, seed=seed, strategy=strategy, checkpoint=path, callback=interrupt)
+    return runner.run(SPACE, n, seed=seed, strategy=strategy, checkpoint=path, resume=True)
+
+
 def test_brackets_follow_li_et_al():
     # eta = 3, steps 90 = 9 chunks of 10: s_max = 2; n_s = ceil(3/(s+1) * 3**s) = 9, 5, 3
     assert brackets(17, 90, 10, 3, None) == [(9, [10, 30]), (5, [30]), (3, [])]
@@ -67,17 +78,7 @@ def test_hyperband_in_the_runner_compiles_once_records_why_and_resumes(tmp_path)
             assert by_id[c]["stop"] == ("end" if by_id[c]["steps"] == 80 else "rung")
     assert json.loads(result.to_json())["trials"][0]["stop"] in ("end", "rung")
 
-    path, calls = str(tmp_path / "hb.npz"), []
-
-    def stop_after_two(info):
-        calls.append(info["step"])
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        runner.run(SPACE, 12, seed=2, strategy=hb, checkpoint=path, callback=stop_after_two)
-    resumed = runner.run(SPACE, 12, seed=2, strategy=hb, checkpoint=path, resume=True)
-    assert resumed.to_dicts() == result.to_dicts()
+    assert _resumed(runner, 12, 2, hb, str(tmp_path / "hb.npz"), at=40).to_dicts() == result.to_dicts()
     assert runner.compile_counts == {"init": 1, "chunk": 1}
 
 
@@ -110,16 +111,7 @@ def test_a_strategy_that_proposes_configurations_trains_them_as_if_alone_and_res
     assert sorted(t["stop"] for t in result.trials) == ["end"] * 4 + ["rung"] * 2
     assert runner.compile_counts == {"init": 1, "chunk": 1}
 
-    path = str(tmp_path / "own.npz")
-
-    def interrupt(info):
-        if info["step"] == 40:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        runner.run(SPACE, 4, seed=5, strategy=RefineTheBest(), checkpoint=path, callback=interrupt)
-    resumed = runner.run(SPACE, 4, seed=5, strategy=RefineTheBest(), checkpoint=path, resume=True)
-    assert resumed.to_dicts() == result.to_dicts()
+    assert _resumed(runner, 4, 5, RefineTheBest(), str(tmp_path / "own.npz"), at=40).to_dicts() == result.to_dicts()
 
 
 def test_a_proposal_outside_the_space_is_refused_by_name():
@@ -160,16 +152,7 @@ def test_async_halving_in_the_runner_keeps_blocks_full_exactly_and_resumes(tmp_p
     alone = runner.run(SPACE, [late["hyperparams"]], seed=4, start=late["id"])
     np.testing.assert_allclose(late["history"]["metric"], alone.trials[0]["history"]["metric"], rtol=1e-5)
 
-    path = str(tmp_path / "asha.npz")
-
-    def interrupt(info):
-        if info["step"] == 40:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        runner.run(SPACE, 10, seed=4, strategy=strategy, checkpoint=path, callback=interrupt)
-    assert runner.run(SPACE, 10, seed=4, strategy=strategy, checkpoint=path, resume=True).to_dicts() == \
-        result.to_dicts()
+    assert _resumed(runner, 10, 4, strategy, str(tmp_path / "asha.npz"), at=40).to_dicts() == result.to_dicts()
     with pytest.raises(ValueError, match=r"cannot share batches; pass Runner\(shared_batches=False\)"):
         _runner(shared_batches=True).run(SPACE, 4, strategy=strategy)
 
@@ -208,12 +191,4 @@ def test_bohb_in_the_runner_compiles_once_and_resumes_exactly(tmp_path):
     result = runner.run(SPACE, 12, seed=6, strategy=bohb)
     assert runner.compile_counts == {"init": 1, "chunk": 1}
     assert len(result.trials) == 12 and max(t["id"] for t in result.trials) >= 12  # proposals numbered after 12
-    path = str(tmp_path / "bohb.npz")
-
-    def interrupt(info):
-        if info["step"] == 60:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        runner.run(SPACE, 12, seed=6, strategy=bohb, checkpoint=path, callback=interrupt)
-    assert runner.run(SPACE, 12, seed=6, strategy=bohb, checkpoint=path, resume=True).to_dicts() == result.to_dicts()
+    assert _resumed(runner, 12, 6, bohb, str(tmp_path / "bohb.npz"), at=60).to_dicts() == result.to_dicts()
