@@ -45,7 +45,7 @@ class BOHB(AsyncHalving):
         sampler: ``"tpe"`` (Optuna's TPE, multivariate, with constant liar) or ``"gp"``
             (Optuna's Gaussian-process sampler).
         random_fraction: the share of starts drawn from the pool instead, in ``[0, 1]``.
-        min_points: finished observations a budget needs before the model uses it
+        min_points: configurations with a result before the model proposes any
             (default: the number of hyperparameters + 2).
         seed: seeds the strategy's draws and its sampler.
 
@@ -89,21 +89,20 @@ class BOHB(AsyncHalving):
     def propose(self, state: BOHBState, k: int) -> list:
         k = min(k, state.pool - state.launched)  # the pool's size of configurations in all
         rng = np.random.default_rng([self.seed, state.launched])
-        budget = self._budget(state)
-        modelled = 0 if budget is None else int(sum(rng.random(k) >= self.random_fraction))
+        modelled = int(sum(rng.random(k) >= self.random_fraction)) if self._ready(state) else 0
         from_pool = list(range(state.next, min(state.pool, state.next + k - modelled)))
         modelled = k - len(from_pool)  # the pool may run out first: the model proposes the rest
         state.next += len(from_pool)
         state.launched += k
-        return from_pool + (self._ask(state, budget, modelled) if modelled else [])
+        return from_pool + (self._ask(state, modelled) if modelled else [])
 
-    def _budget(self, state: BOHBState):
+    def _ready(self, state: BOHBState) -> bool:
         """Whether the model has enough to go on: ``min_points`` configurations with a result."""
         need = self.min_points or sum(d.kind != "fixed" for d in self.space.dimensions.values()) + 2
         seen = {c for rung in state.seen for c, m, s in rung if s == OK and math.isfinite(m)}
-        return True if len(seen) >= need else None
+        return len(seen) >= need
 
-    def _ask(self, state: BOHBState, budget, k: int) -> list:
+    def _ask(self, state: BOHBState, k: int) -> list:
         import optuna
 
         from ..integrations.optuna import _hyperparams, _one_minus, distributions
@@ -120,12 +119,12 @@ class BOHB(AsyncHalving):
         dists = distributions(self.space)
         marks = state.rungs + [state.steps]
         curves, failed = {}, set()  # config -> {step: metric at each rung it reached (and the end)}
-        for k_, rung in enumerate(state.seen):
+        for mark, rung in zip(marks, state.seen):
             for c, metric, status in rung:
                 if status != OK or not math.isfinite(metric):
                     failed.add(c)
                 else:
-                    curves.setdefault(c, {})[marks[k_]] = float(metric)
+                    curves.setdefault(c, {})[mark] = float(metric)
         for c, curve in curves.items():
             if c in failed:
                 continue
