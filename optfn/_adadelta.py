@@ -2,13 +2,13 @@
 
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 
 from . import _check
 from ._base import GradientTransformation
 from ._chain import chain
-from ._numerics import abs_sq, as_dtype, compute_dtype, full_like, map_leaves
+from ._moments import second_moment, zeros
+from ._numerics import as_dtype, compute_dtype, map_leaves
 from ._scale import scale_by_learning_rate
 from ._weight_decay import add_decayed_weights
 
@@ -54,22 +54,19 @@ def scale_by_adadelta(rho=0.9, eps=1e-6) -> GradientTransformation:
 
     def init(params):
         _check.float_params(fn, params)
-        zeros = jax.tree.map(lambda p: full_like(p, 0), params)
-        return ScaleByAdadeltaState(zeros, zeros)
+        return ScaleByAdadeltaState(zeros(params), zeros(params))
 
     def leaf(g, eg, ex):
         ct = compute_dtype(g.dtype)
-        r, e, g32 = as_dtype(rho, ct), as_dtype(eps, ct), g.astype(ct)
-        new_eg = r * eg.astype(ct) + (1 - r) * abs_sq(g32)
+        e, g32 = as_dtype(eps, ct), g.astype(ct)
+        new_eg = second_moment(eg, g32, rho)
         delta = jnp.sqrt(ex.astype(ct) + e) / jnp.sqrt(new_eg + e) * g32
-        new_ex = r * ex.astype(ct) + (1 - r) * abs_sq(delta)
+        new_ex = second_moment(ex, delta, rho)
         return delta.astype(g.dtype), new_eg.astype(eg.dtype), new_ex.astype(ex.dtype)
 
     def update(updates, state, params=None):
         del params
-        _check.state_type(fn, state, ScaleByAdadeltaState)
-        _check.same_structure(fn, "updates", updates, "the state", state.e_g)
-        _check.hyper_shapes(fn, {"rho": rho, "eps": eps}, updates)
+        _check.preamble(fn, state, ScaleByAdadeltaState, updates, "e_g", {"rho": rho, "eps": eps})
         updates, e_g, e_x = map_leaves(leaf, updates, state.e_g, state.e_x, n_out=3)
         return updates, ScaleByAdadeltaState(e_g, e_x)
 

@@ -6,11 +6,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _check
+from . import _check, _moments
 from ._base import EmptyState, GradientTransformation
 from ._chain import chain
 from ._ema import ema
-from ._numerics import abs_sq, as_dtype, compute_dtype, safe_increment, zero_count
+from ._numerics import abs_sq, as_dtype, compute_dtype, zero_count
 from ._scale import scale, scale_by_learning_rate
 from ._weight_decay import add_decayed_weights
 
@@ -100,9 +100,8 @@ def scale_by_factored_rms(factored: bool = True, decay_rate=0.8, step_offset=0, 
 
     def update(updates, state, params=None):
         del params
-        _check.state_type(fn, state, FactoredState)
-        _check.same_structure(fn, "updates", updates, "the state", state.v, shapes=False)
-        _check.hyper_shapes(fn, {"decay_rate": decay_rate, "step_offset": step_offset, "epsilon": epsilon}, updates)
+        count = _check.preamble(fn, state, FactoredState, updates, "v",
+                                {"decay_rate": decay_rate, "step_offset": step_offset, "epsilon": epsilon}, shapes=False)
         leaves, tree = jax.tree.flatten(updates)
         rows, cols, vs = (tree.flatten_up_to(x) for x in (state.v_row, state.v_col, state.v))
         out = []
@@ -118,19 +117,18 @@ def scale_by_factored_rms(factored: bool = True, decay_rate=0.8, step_offset=0, 
             sq = abs_sq(g32) + as_dtype(epsilon, ct)
             dims = _factored_dims(g.shape, factored, min_dim_size_to_factor)
             if dims is None:
-                new_v = beta * v.astype(ct) + (1 - beta) * sq
+                new_v = _moments.ema(v, sq, beta)
                 u = g32 * jax.lax.rsqrt(new_v)
                 out.append((u.astype(g.dtype), r, c, new_v.astype(v.dtype)))
                 continue
             d1, d0 = dims
-            new_r = beta * r.astype(ct) + (1 - beta) * jnp.mean(sq, axis=d0)
-            new_c = beta * c.astype(ct) + (1 - beta) * jnp.mean(sq, axis=d1)
+            new_r, new_c = _moments.ema(r, jnp.mean(sq, axis=d0), beta), _moments.ema(c, jnp.mean(sq, axis=d1), beta)
             r_axis = d1 - 1 if d1 > d0 else d1  # d1 in the row statistics, which lost axis d0
             row_factor = jax.lax.rsqrt(new_r / jnp.mean(new_r, axis=r_axis, keepdims=True))
             u = g32 * jnp.expand_dims(row_factor, d0) * jnp.expand_dims(jax.lax.rsqrt(new_c), d1)
             out.append((u.astype(g.dtype), new_r.astype(r.dtype), new_c.astype(c.dtype), v))
         new = [tree.unflatten([o[i] for o in out]) for i in range(4)]
-        return new[0], FactoredState(safe_increment(state.count), new[1], new[2], new[3])
+        return new[0], FactoredState(count, new[1], new[2], new[3])
 
     return GradientTransformation(init, update)
 

@@ -58,9 +58,7 @@ def scale_by_rss(initial_accumulator_value=0.1, eps=1e-7) -> GradientTransformat
 
     def update(updates, state, params=None):
         del params
-        _check.state_type(fn, state, ScaleByRssState)
-        _check.same_structure(fn, "updates", updates, "the state", state.sum_of_squares)
-        _check.hyper_shapes(fn, {"eps": eps}, updates)
+        _check.preamble(fn, state, ScaleByRssState, updates, "sum_of_squares", {"eps": eps})
         updates, h = map_leaves(leaf, updates, state.sum_of_squares, n_out=2)
         return updates, ScaleByRssState(h)
 

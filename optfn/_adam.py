@@ -8,7 +8,8 @@ import jax.numpy as jnp
 from . import _check
 from ._base import GradientTransformation
 from ._chain import chain
-from ._numerics import abs_sq, as_dtype, bias_correction, compute_dtype, full_like, map_leaves, safe_increment, zero_count
+from ._moments import bias_correction, ema, second_moment, storage_dtype, zeros
+from ._numerics import as_dtype, compute_dtype, map_leaves, safe_increment, zero_count
 from ._scale import scale_by_learning_rate
 from ._weight_decay import _is_zero, add_decayed_weights
 
@@ -77,8 +78,7 @@ def scale_by_adam(
     _check.dtype_arg(fn, "mu_dtype", mu_dtype)
     _check.dtype_arg(fn, "nu_dtype", nu_dtype)
     _check_adam_args(fn, b1, b2, eps, eps_root)
-    mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
-    nu_dtype = None if nu_dtype is None else jnp.dtype(nu_dtype)
+    mu_dtype, nu_dtype = storage_dtype(mu_dtype), storage_dtype(nu_dtype)
     # optax's Adam with eps=0 returns NaN where every gradient so far was exactly 0 (0/0);
     # with both epsilons statically 0, such a coordinate takes no step instead. A traced
     # eps is not inspected: a sweep whose eps reaches exactly 0 keeps the 0/0.
@@ -86,9 +86,7 @@ def scale_by_adam(
 
     def init(params):
         _check.float_params(fn, params)
-        mu = jax.tree.map(lambda p: full_like(p, 0, mu_dtype), params)
-        nu = jax.tree.map(lambda p: full_like(p, 0, nu_dtype), params)
-        return ScaleByAdamState(zero_count(), mu, nu)
+        return ScaleByAdamState(zero_count(), zeros(params, mu_dtype), zeros(params, nu_dtype))
 
     def update(updates, state, params=None):
         del params
@@ -111,18 +109,16 @@ def scale_by_adam(
                 else:
                     m_coef, g_coef = root_bc2 / bias_correction(b1, count, ct), None
                 root_shift = None if _is_zero(eps_root) else as_dtype(eps_root, ct) * bc2
-                scalars[ct] = (beta1, 1 - beta1, beta2, 1 - beta2, m_coef, g_coef, root_shift,
-                               as_dtype(eps, ct) * root_bc2)
+                scalars[ct] = (beta1, beta2, m_coef, g_coef, root_shift, as_dtype(eps, ct) * root_bc2)
             return scalars[ct]
 
         def leaf(g, m, v):
             # u = (m / bc1) / (sqrt(v / bc2 + eps_root) + eps)
             #   = (sqrt(bc2) / bc1) m / (sqrt(v + eps_root bc2) + eps sqrt(bc2))
             ct = compute_dtype(g.dtype)
-            beta1, one_minus_b1, beta2, one_minus_b2, m_coef, g_coef, root_shift, eps_scaled = constants(ct)
+            beta1, beta2, m_coef, g_coef, root_shift, eps_scaled = constants(ct)
             g32 = g.astype(ct)
-            new_m = beta1 * m.astype(ct) + one_minus_b1 * g32
-            new_v = beta2 * v.astype(ct) + one_minus_b2 * abs_sq(g32)
+            new_m, new_v = ema(m, g32, beta1), second_moment(v, g32, beta2)
             numerator = m_coef * new_m if g_coef is None else m_coef * new_m + g_coef * g32
             denominator = jnp.sqrt(new_v if root_shift is None else new_v + root_shift) + eps_scaled
             if exact_zero:  # eps = eps_root = 0: a coordinate never given a gradient would be 0/0

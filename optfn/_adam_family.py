@@ -16,32 +16,20 @@ from . import _check
 from ._adam import ScaleByAdamState, _check_adam_args
 from ._base import GradientTransformation
 from ._chain import chain
-from ._numerics import abs_sq, as_dtype, bias_correction, compute_dtype, full_like, map_leaves, safe_increment, zero_count
+from ._moments import debiased, ema, first_moment_estimate, second_moment, storage_dtype, zeros
+from ._numerics import as_dtype, compute_dtype, map_leaves, zero_count
 from ._scale import scale_by_learning_rate
 
 
 def _moments_init(fn, mu_dtype=None, extra: int = 0):
+    """``init`` of a state ``(count, m in mu_dtype, v, *extra more)``, the others in the params' dtypes."""
+    mu_dtype = storage_dtype(mu_dtype)
+
     def init(params):
         _check.float_params(fn, params)
-        mu = jax.tree.map(lambda p: full_like(p, 0, mu_dtype), params)
-        rest = [jax.tree.map(lambda p: full_like(p, 0), params) for _ in range(1 + extra)]
-        return zero_count(), mu, *rest
+        return zero_count(), zeros(params, mu_dtype), *(zeros(params) for _ in range(1 + extra))
 
     return init
-
-
-def _first_moment(g32, m, b1, ct):
-    beta1 = as_dtype(b1, ct)
-    return beta1 * m.astype(ct) + (1 - beta1) * g32
-
-
-def _m_hat(new_m, g32, b1, count, ct, nesterov):
-    """The bias-corrected first moment, or NAdam's look-ahead numerator."""
-    if nesterov:
-        beta1 = as_dtype(b1, ct)
-        return (beta1 / bias_correction(b1, safe_increment(count), ct)) * new_m + (
-            (1 - beta1) / bias_correction(b1, count, ct)) * g32
-    return new_m / bias_correction(b1, count, ct)
 
 
 class ScaleByBeliefState(NamedTuple):
@@ -96,11 +84,11 @@ def scale_by_belief(b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *, nesterov: bo
 
         def leaf(g, m, s):
             ct = compute_dtype(g.dtype)
-            g32, beta2 = g.astype(ct), as_dtype(b2, ct)
-            new_m = _first_moment(g32, m, b1, ct)
-            new_s = beta2 * s.astype(ct) + (1 - beta2) * abs_sq(g32 - new_m) + as_dtype(eps_root, ct)
-            s_hat = new_s / bias_correction(b2, count, ct)
-            u = _m_hat(new_m, g32, b1, count, ct, nesterov) / (jnp.sqrt(s_hat) + as_dtype(eps, ct))
+            g32 = g.astype(ct)
+            new_m = ema(m, g32, b1)
+            new_s = second_moment(s, g32 - new_m, b2) + as_dtype(eps_root, ct)
+            s_hat = debiased(new_s, b2, count)
+            u = first_moment_estimate(new_m, g32, b1, count, nesterov) / (jnp.sqrt(s_hat) + as_dtype(eps, ct))
             return u.astype(g.dtype), new_m.astype(m.dtype), new_s.astype(s.dtype)
 
         updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)
@@ -201,15 +189,14 @@ def scale_by_radam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *,
         def leaf(g, m, v):
             ct = compute_dtype(g.dtype)
             g32, beta2 = g.astype(ct), as_dtype(b2, ct)
-            new_m = _first_moment(g32, m, b1, ct)
-            new_v = beta2 * v.astype(ct) + (1 - beta2) * abs_sq(g32)
+            new_m, new_v = ema(m, g32, b1), second_moment(v, g32, b2)
             rho_inf = 2 / (1 - beta2) - 1
             rho = _radam_rho(b2, count, ct)
             rect = (rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho)
             rectified = rho >= as_dtype(threshold, ct)
             r = jnp.sqrt(jnp.where(rectified, jnp.maximum(rect, 0), 1))  # finite in the unused branch too
-            m_hat = _m_hat(new_m, g32, b1, count, ct, nesterov)
-            v_hat = new_v / bias_correction(b2, count, ct)
+            m_hat = first_moment_estimate(new_m, g32, b1, count, nesterov)
+            v_hat = debiased(new_v, b2, count)
             adaptive = r * m_hat / (jnp.sqrt(v_hat + as_dtype(eps_root, ct)) + as_dtype(eps, ct))
             u = jnp.where(rectified, adaptive, m_hat)
             return u.astype(g.dtype), new_m.astype(m.dtype), new_v.astype(v.dtype)
@@ -274,7 +261,7 @@ def scale_by_amsgrad(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Optiona
     _check.dtype_arg(fn, "mu_dtype", mu_dtype)
     _check.flag(fn, "bias_correction_mu", bias_correction_mu)
     _check.flag(fn, "bias_correction_nu", bias_correction_nu)
-    init_moments = _moments_init(fn, None if mu_dtype is None else jnp.dtype(mu_dtype), extra=1)
+    init_moments = _moments_init(fn, mu_dtype, extra=1)
 
     def init(params):
         return ScaleByAmsgradState(*init_moments(params))
@@ -286,11 +273,10 @@ def scale_by_amsgrad(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype: Optiona
 
         def leaf(g, m, v, v_max):
             ct = compute_dtype(g.dtype)
-            g32, beta2 = g.astype(ct), as_dtype(b2, ct)
-            new_m = _first_moment(g32, m, b1, ct)
-            new_v = beta2 * v.astype(ct) + (1 - beta2) * abs_sq(g32)
-            m_hat = new_m / bias_correction(b1, count, ct) if bias_correction_mu else new_m
-            v_hat = new_v / bias_correction(b2, count, ct) if bias_correction_nu else new_v
+            g32 = g.astype(ct)
+            new_m, new_v = ema(m, g32, b1), second_moment(v, g32, b2)
+            m_hat = debiased(new_m, b1, count) if bias_correction_mu else new_m
+            v_hat = debiased(new_v, b2, count) if bias_correction_nu else new_v
             new_max = jnp.maximum(v_max.astype(ct), v_hat)
             u = m_hat / (jnp.sqrt(new_max + as_dtype(eps_root, ct)) + as_dtype(eps, ct))
             return u.astype(g.dtype), new_m.astype(m.dtype), new_v.astype(v.dtype), new_max.astype(v_max.dtype)
@@ -350,9 +336,9 @@ def scale_by_adamax(b1=0.9, b2=0.999, eps=1e-8) -> GradientTransformation:
         def leaf(g, m, v):
             ct = compute_dtype(g.dtype)
             g32 = g.astype(ct)
-            new_m = _first_moment(g32, m, b1, ct)
+            new_m = ema(m, g32, b1)
             new_v = jnp.maximum(as_dtype(b2, ct) * v.astype(ct), jnp.abs(g32) + as_dtype(eps, ct))
-            u = (new_m / bias_correction(b1, count, ct)) / new_v
+            u = debiased(new_m, b1, count) / new_v
             return u.astype(g.dtype), new_m.astype(m.dtype), new_v.astype(v.dtype)
 
         updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)

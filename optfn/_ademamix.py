@@ -14,8 +14,8 @@ from . import _check
 from ._adam import _check_adam_args
 from ._base import GradientTransformation
 from ._chain import chain
-from ._numerics import abs_sq, as_dtype, bias_correction, compute_dtype, full_like, map_leaves, safe_increment
-from ._numerics import zero_count
+from ._moments import debiased, ema, second_moment, storage_dtype, zeros
+from ._numerics import as_dtype, compute_dtype, map_leaves, safe_increment, zero_count
 from ._scale import scale_by_learning_rate
 from ._weight_decay import add_decayed_weights
 
@@ -75,12 +75,11 @@ def scale_by_ademamix(b1=0.9, b2=0.999, b3=0.9999, alpha=6.0, eps=1e-8, eps_root
     if not callable(alpha):
         _check.non_negative(fn, "alpha", alpha)
     _check.dtype_arg(fn, "mu_dtype", mu_dtype)
-    mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
+    mu_dtype = storage_dtype(mu_dtype)
 
     def init(params):
         _check.float_params(fn, params)
-        zeros = lambda: jax.tree.map(lambda p: full_like(p, 0, mu_dtype), params)  # noqa: E731
-        return ScaleByAdemamixState(zero_count(), zero_count(), zeros(), zeros(), zeros())
+        return ScaleByAdemamixState(zero_count(), zero_count(), *(zeros(params, mu_dtype) for _ in range(3)))
 
     def update(updates, state, params=None):
         del params
@@ -92,11 +91,8 @@ def scale_by_ademamix(b1=0.9, b2=0.999, b3=0.9999, alpha=6.0, eps=1e-8, eps_root
         def leaf(g, m1, m2, v):
             ct = compute_dtype(g.dtype)
             g32 = g.astype(ct)
-            beta1, beta2, beta3_ = as_dtype(b1, ct), as_dtype(b2, ct), as_dtype(beta3, ct)
-            new_m1 = beta1 * m1.astype(ct) + (1 - beta1) * g32
-            new_m2 = beta3_ * m2.astype(ct) + (1 - beta3_) * g32
-            new_v = beta2 * v.astype(ct) + (1 - beta2) * abs_sq(g32)
-            m_hat, v_hat = new_m1 / bias_correction(b1, count, ct), new_v / bias_correction(b2, count, ct)
+            new_m1, new_m2, new_v = ema(m1, g32, b1), ema(m2, g32, beta3), second_moment(v, g32, b2)
+            m_hat, v_hat = debiased(new_m1, b1, count), debiased(new_v, b2, count)
             u = (m_hat + as_dtype(weight, ct) * new_m2) / (jnp.sqrt(v_hat + as_dtype(eps_root, ct))
                                                            + as_dtype(eps, ct))
             return u.astype(g.dtype), new_m1.astype(m1.dtype), new_m2.astype(m2.dtype), new_v.astype(v.dtype)

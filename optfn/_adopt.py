@@ -14,7 +14,8 @@ from ._adam import ScaleByAdamState, _check_adam_args
 from ._adam_family import _moments_init
 from ._base import GradientTransformation
 from ._chain import chain
-from ._numerics import abs_sq, as_dtype, compute_dtype, map_leaves
+from ._moments import ema, second_moment
+from ._numerics import as_dtype, compute_dtype, map_leaves
 from ._scale import scale_by_learning_rate
 
 
@@ -69,7 +70,7 @@ def scale_by_adopt(b1=0.9, b2=0.9999, eps=1e-6, mu_dtype: Optional[Any] = None, 
     _check.flag(fn, "use_clipping", use_clipping)
     if not callable(clip_value_fn):
         raise TypeError(f"{fn}: clip_value_fn must be a function of the step count, got {clip_value_fn!r}.")
-    init_moments = _moments_init(fn, None if mu_dtype is None else jnp.dtype(mu_dtype))
+    init_moments = _moments_init(fn, mu_dtype)
 
     def init(params):
         return ScaleByAdamState(*init_moments(params))
@@ -90,9 +91,9 @@ def scale_by_adopt(b1=0.9, b2=0.9999, eps=1e-6, mu_dtype: Optional[Any] = None, 
             if use_clipping:
                 bound = jnp.asarray(clip_value_fn(state.count)).astype(ct)
                 normed = jnp.clip(normed, -bound, bound)
-            new_m = beta1 * m.astype(ct) + (1 - beta1) * normed
-            new_v = beta2 * v_old + rest2 * abs_sq(g32)
-            u = beta1 * new_m + (1 - beta1) * normed if nesterov else new_m
+            new_m = ema(m, normed, beta1)
+            new_v = second_moment(v_old, g32, beta2, rest2)
+            u = ema(new_m, normed, beta1) if nesterov else new_m  # Nesterov: one more average ahead
             return u.astype(g.dtype), new_m.astype(m.dtype), new_v.astype(v.dtype)
 
         updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)

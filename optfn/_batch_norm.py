@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _check
+from ._moments import ema
 from ._numerics import as_dtype, compute_dtype, safe_increment, zero_count
 
 _VARIANCE = ("two_pass", "fast")
@@ -276,7 +277,7 @@ def batch_norm(
     m = as_dtype(momentum, jnp.float32)
 
     def average(old, new):
-        new = m * old + (1 - m) * new.reshape(features)
+        new = ema(old, new.reshape(features), m)
         return new if empty is None else jnp.where(empty.reshape(features), old, new)
 
     new_state = BatchNormState(average(state.mean, mean), average(state.var, var), safe_increment(state.count))

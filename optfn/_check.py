@@ -228,14 +228,15 @@ def step_count(fn: str, name: str, value, hint: str = "") -> None:
         raise TypeError(f"{fn}: {name} must be a positive int, got {name}={value!r}." + (f" {hint}" if hint else ""))
 
 
-def preamble(fn: str, state, expected: type, updates, like: str, hypers: dict) -> jax.Array:
-    """What every moment-based ``update`` checks first, and its new count.
+def preamble(fn: str, state, expected: type, updates, like: str, hypers: dict, *, shapes: bool = True):
+    """What every stateful ``update`` checks first, and its new count.
 
     The state must be this transformation's (``expected``), the updates must have the
-    structure and shapes of its field ``like`` (a moment), and each hyperparameter in
-    ``hypers`` must fit the leaves. Returns ``safe_increment(state.count)``.
+    structure (and, with ``shapes``, the shapes) of its field ``like`` (a moment), and each
+    hyperparameter in ``hypers`` must fit the leaves. Returns ``safe_increment(state.count)``,
+    or ``None`` for a state without a count.
     """
     state_type(fn, state, expected)  # first: another optimizer's state may lack the field
-    same_structure(fn, "updates", updates, "the state", getattr(state, like))
+    same_structure(fn, "updates", updates, "the state", getattr(state, like), shapes=shapes)
     hyper_shapes(fn, hypers, updates)
-    return safe_increment(state.count)
+    return safe_increment(state.count) if "count" in expected._fields else None

@@ -5,9 +5,9 @@ from typing import Any, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-from . import _check
+from . import _check, _moments
 from ._base import GradientTransformation
-from ._numerics import as_dtype, bias_correction, compute_dtype, full_like, map_leaves, safe_increment, zero_count
+from ._numerics import compute_dtype, full_like, map_leaves, zero_count
 
 
 class EmaState(NamedTuple):
@@ -51,16 +51,12 @@ def ema(decay, debias: bool = True, accumulator_dtype: Optional[Any] = None) -> 
 
     def update(updates, state, params=None):
         del params
-        _check.state_type("ema", state, EmaState)
-        _check.same_structure("ema", "updates", updates, "the moving-average state", state.ema)
-        _check.hyper_shapes("ema", {"decay": decay}, updates)
-        count = safe_increment(state.count)
+        count = _check.preamble("ema", state, EmaState, updates, "ema", {"decay": decay})
 
         def leaf(g, v):
             ct = compute_dtype(g.dtype)
-            d = as_dtype(decay, ct)
-            new_v = d * v.astype(ct) + (1 - d) * g.astype(ct)
-            u = new_v / bias_correction(decay, count, ct) if debias else new_v
+            new_v = _moments.ema(v, g.astype(ct), decay)
+            u = _moments.debiased(new_v, decay, count) if debias else new_v
             return u.astype(g.dtype), new_v.astype(v.dtype)
 
         updates, new_ema = map_leaves(leaf, updates, state.ema, n_out=2)

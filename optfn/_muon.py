@@ -14,7 +14,8 @@ from . import _check
 from ._adam import adamw
 from ._base import EmptyState, GradientTransformation
 from ._chain import chain
-from ._numerics import as_dtype, bias_correction, compute_dtype, full_like, map_leaves, safe_increment, zero_count
+from ._moments import ema, first_moment_estimate, zeros
+from ._numerics import as_dtype, compute_dtype, map_leaves, zero_count
 from ._partition import partition
 from ._scale import scale_by_learning_rate
 from ._weight_decay import add_decayed_weights
@@ -104,7 +105,7 @@ def scale_by_muon(ns_coeffs=DEFAULT_NS_COEFFS, ns_steps: int = 5, beta=0.95, eps
                              "ranks; use optfn.muon, which gives the other leaves AdamW.")
         coeffs = jnp.stack([jnp.asarray(c, jnp.float32) for c in ns_coeffs]) if not isinstance(
             ns_coeffs, jax.Array) else jnp.asarray(ns_coeffs, jnp.float32)
-        return MuonState(zero_count(), jax.tree.map(lambda p: full_like(p, 0, mu_dtype), params), coeffs)
+        return MuonState(zero_count(), zeros(params, mu_dtype), coeffs)
 
     def update(updates, state, params=None):
         del params
@@ -112,13 +113,9 @@ def scale_by_muon(ns_coeffs=DEFAULT_NS_COEFFS, ns_steps: int = 5, beta=0.95, eps
 
         def leaf(g, m):
             ct = compute_dtype(g.dtype)
-            b, g32 = as_dtype(beta, ct), g.astype(ct)
-            new_m = b * m.astype(ct) + (1 - b) * g32
-            if nesterov:
-                m_hat = b * new_m / bias_correction(beta, safe_increment(count), ct) + (
-                    1 - b) * g32 / bias_correction(beta, count, ct)
-            else:
-                m_hat = new_m / bias_correction(beta, count, ct)
+            g32 = g.astype(ct)
+            new_m = ema(m, g32, beta)
+            m_hat = first_moment_estimate(new_m, g32, beta, count, nesterov)
             u = orthogonalize(m_hat, state.ns_coeffs.astype(ct), ns_steps, as_dtype(eps, ct))
             if adaptive:
                 u = jnp.sum(m_hat.conj() * u) * u

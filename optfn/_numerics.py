@@ -84,7 +84,3 @@ def map_leaves(fn, tree, *rest, n_out: int):
     outs = [fn(*args) for args in zip(leaves, *others)]
     return tuple(treedef.unflatten([o[i] for o in outs]) for i in range(n_out))
 
-
-def bias_correction(decay, count, dtype) -> jax.Array:
-    """``1 - decay**count`` in ``dtype`` (at least float32, so it never rounds to 0)."""
-    return 1 - as_dtype(decay, dtype) ** count.astype(dtype)

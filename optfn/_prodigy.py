@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from . import _check
 from ._adam import _check_adam_args
 from ._base import GradientTransformationExtraArgs
+from ._moments import bias_correction, ema, second_moment
 from ._numerics import compute_dtype, safe_increment, zero_count
 
 
@@ -94,16 +95,16 @@ def prodigy(learning_rate=1.0, betas=(0.9, 0.999), beta3=None, eps=1e-8, estim_l
         beta1, beta2 = jnp.asarray(b1, f32), jnp.asarray(b2, f32)
         beta3_ = jnp.sqrt(beta2) if beta3 is None else jnp.asarray(beta3, f32)
         d0, d = jnp.asarray(estim_lr0, f32), state.estim_lr
-        t = safe_increment(state.count).astype(f32)
+        t = safe_increment(state.count)
         gamma = jnp.asarray(learning_rate(state.count) if callable(learning_rate) else learning_rate, f32)
-        rho = d * gamma * jnp.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
+        rho = d * gamma * jnp.sqrt(bias_correction(beta2, t, f32)) / bias_correction(beta1, t, f32)
         g = jax.tree.map(lambda x: x.astype(compute_dtype(x.dtype)), updates)
         inner = sum(jnp.sum(gi * (p0.astype(gi.dtype) - p.astype(gi.dtype)))
                     for gi, p0, p in zip(jax.tree.leaves(g), jax.tree.leaves(state.params0), jax.tree.leaves(params)))
         cast = lambda new, old: new.astype(old.dtype)  # noqa: E731
-        m = jax.tree.map(lambda gi, m: cast(beta1 * m.astype(f32) + (1 - beta1) * d * gi, m), g, state.exp_avg)
-        v = jax.tree.map(lambda gi, v: cast(beta2 * v.astype(f32) + (1 - beta2) * (d * gi) ** 2, v), g,
-                         state.exp_avg_sq)
+        # Adam's moments of the gradients scaled by the distance estimate d
+        m = jax.tree.map(lambda gi, m: cast(ema(m, d * gi, beta1), m), g, state.exp_avg)
+        v = jax.tree.map(lambda gi, v: cast(second_moment(v, d * gi, beta2), v), g, state.exp_avg_sq)
         weight = d * d / d0 if safeguard_warmup else rho * d / d0
         s = jax.tree.map(lambda gi, s: cast(beta3_ * s.astype(f32) + weight * gi, s), g, state.grad_sum)
         r = beta3_ * state.numerator_weighted + (d / d0) * rho * inner

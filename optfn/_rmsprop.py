@@ -8,7 +8,8 @@ import jax.numpy as jnp
 from . import _check
 from ._base import GradientTransformation, identity
 from ._chain import chain
-from ._numerics import abs_sq, as_dtype, bias_correction, compute_dtype, full_like, map_leaves, zero_count
+from ._moments import debiased, ema, second_moment
+from ._numerics import abs_sq, as_dtype, compute_dtype, full_like, map_leaves, zero_count
 from ._scale import scale_by_learning_rate
 from ._sgd import trace
 
@@ -83,9 +84,9 @@ def scale_by_rms(
 
         def leaf(g, s):
             ct = compute_dtype(g.dtype)
-            d, g32 = as_dtype(decay, ct), g.astype(ct)
-            new_s = d * s.astype(ct) + (1 - d) * abs_sq(g32)
-            s_hat = new_s / _bias(decay, count, ct) if bias_correction else new_s
+            g32 = g.astype(ct)
+            new_s = second_moment(s, g32, decay)
+            s_hat = debiased(new_s, decay, count) if bias_correction else new_s
             u = g32 / _denominator(s_hat, as_dtype(eps, ct), eps_in_sqrt)
             return u.astype(g.dtype), new_s.astype(s.dtype)
 
@@ -94,8 +95,6 @@ def scale_by_rms(
 
     return GradientTransformation(init, update)
 
-
-_bias = bias_correction  # the argument of the same name shadows the helper
 
 
 def scale_by_stddev(
@@ -139,13 +138,11 @@ def scale_by_stddev(
 
         def leaf(g, m, s):
             ct = compute_dtype(g.dtype)
-            d, g32 = as_dtype(decay, ct), g.astype(ct)
-            new_m = d * m.astype(ct) + (1 - d) * g32
-            new_s = d * s.astype(ct) + (1 - d) * abs_sq(g32)
+            g32 = g.astype(ct)
+            new_m, new_s = ema(m, g32, decay), second_moment(s, g32, decay)
             m_hat, s_hat = new_m, new_s
             if bias_correction:
-                bc = _bias(decay, count, ct)
-                m_hat, s_hat = new_m / bc, new_s / bc
+                m_hat, s_hat = debiased(new_m, decay, count), debiased(new_s, decay, count)
             u = g32 / _denominator(s_hat - abs_sq(m_hat), as_dtype(eps, ct), eps_in_sqrt)
             return u.astype(g.dtype), new_m.astype(m.dtype), new_s.astype(s.dtype)
 

@@ -65,9 +65,7 @@ def trace(decay, nesterov: bool = False, accumulator_dtype: Optional[Any] = None
 
     def update(updates, state, params=None):
         del params
-        _check.state_type("trace", state, TraceState)
-        _check.same_structure("trace", "updates", updates, "the momentum state", state.trace)
-        _check.hyper_shapes("trace", {"decay": decay}, updates)
+        _check.preamble("trace", state, TraceState, updates, "trace", {"decay": decay})
         updates, new_trace = map_leaves(leaf, updates, state.trace, n_out=2)
         return updates, TraceState(new_trace)
 

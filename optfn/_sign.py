@@ -9,7 +9,8 @@ from . import _check
 from ._base import EmptyState, GradientTransformation
 from ._chain import chain
 from ._ema import ema
-from ._numerics import as_dtype, compute_dtype, full_like, map_leaves, safe_increment, zero_count
+from ._moments import ema as _ema_of, zeros
+from ._numerics import as_dtype, compute_dtype, map_leaves, zero_count
 from ._scale import scale_by_learning_rate
 from ._weight_decay import add_decayed_weights
 
@@ -139,22 +140,22 @@ def scale_by_lion(b1=0.9, b2=0.99, mu_dtype: Optional[Any] = None, *, mode: str 
 
     def init(params):
         _check.float_params(fn, params)
-        return ScaleByLionState(zero_count(), jax.tree.map(lambda p: full_like(p, 0, mu_dtype), params))
+        return ScaleByLionState(zero_count(), zeros(params, mu_dtype))
 
     def update(updates, state, params=None):
         del params
-        _check.state_type(fn, state, ScaleByLionState)
-        _check.same_structure(fn, "updates", updates, "the state", state.mu)
-        _check.hyper_shapes(fn, {"b1": b1, "b2": b2, "smooth_beta": smooth_beta}, updates)
+        count = _check.preamble(fn, state, ScaleByLionState, updates, "mu",
+                                {"b1": b1, "b2": b2, "smooth_beta": smooth_beta})
 
         def leaf(g, m):
             ct = compute_dtype(g.dtype)
-            beta1, beta2, g32, m32 = as_dtype(b1, ct), as_dtype(b2, ct), g.astype(ct), m.astype(ct)
-            u = sign((1 - beta1) * g32 + beta1 * m32, ct)
-            return u.astype(g.dtype), (beta2 * m32 + (1 - beta2) * g32).astype(m.dtype)
+            g32 = g.astype(ct)
+            # the sign of an interpolation with b1, the momentum kept with b2 (Chen et al., Algorithm 2)
+            u = sign(_ema_of(m, g32, b1), ct)
+            return u.astype(g.dtype), _ema_of(m, g32, b2).astype(m.dtype)
 
         updates, mu = map_leaves(leaf, updates, state.mu, n_out=2)
-        return updates, ScaleByLionState(safe_increment(state.count), mu)
+        return updates, ScaleByLionState(count, mu)
 
     return GradientTransformation(init, update)
 

@@ -14,7 +14,8 @@ import jax.numpy as jnp
 from . import _check
 from ._base import GradientTransformation
 from ._chain import chain
-from ._numerics import as_dtype, bias_correction, compute_dtype, zero_count
+from ._moments import bias_correction, ema, second_moment
+from ._numerics import as_dtype, compute_dtype, zero_count
 from ._scale import scale_by_learning_rate
 from ._weight_decay import add_decayed_weights
 
@@ -133,15 +134,13 @@ def scale_by_soap(b1=0.95, b2=0.95, shampoo_beta=None, eps=1e-8, precondition_fr
                                   state.gg, state.q):
             ct = compute_dtype(g.dtype)
             g32 = g.astype(ct)
-            beta1, beta2, bs = as_dtype(b1, ct), as_dtype(b2, ct), as_dtype(beta_s, ct)
             # step 0 sets the preconditioner from this gradient; steps >= 1 use the one before it
-            new_m = jnp.where(first, m.astype(ct), beta1 * m.astype(ct) + (1 - beta1) * g32)
-            rotated = _rotate(g32, q, back=False)
-            new_v = jnp.where(first, v, beta2 * v + (1 - beta2) * rotated * rotated)
+            new_m = jnp.where(first, m.astype(ct), ema(m, g32, b1))
+            new_v = jnp.where(first, v, second_moment(v, _rotate(g32, q, back=False), b2))
             scale = jnp.sqrt(bias_correction(b2, t, ct)) / bias_correction(b1, t, ct)
             step = _rotate(_rotate(new_m, q, back=False) / (jnp.sqrt(new_v) + as_dtype(eps, ct)), q, back=True)
             u = jnp.where(first, 0, scale * step)
-            new_gg = tuple(None if a is None else bs * a + (1 - bs) * _outer(g32, i) for i, a in enumerate(gg))
+            new_gg = tuple(None if a is None else ema(a, _outer(g32, i), beta_s) for i, a in enumerate(gg))
             new_q = tuple(None if old is None else jnp.where(refresh, _eigenbasis(a), old) for a, old in zip(new_gg, q))
             out.append(u.astype(g.dtype))
             mus.append(new_m.astype(m.dtype))
