@@ -152,7 +152,16 @@ def test_async_halving_in_the_runner_keeps_blocks_full_exactly_and_resumes(tmp_p
     alone = runner.run(SPACE, [late["hyperparams"]], seed=4, start=late["id"])
     np.testing.assert_allclose(late["history"]["metric"], alone.trials[0]["history"]["metric"], rtol=1e-5)
 
-    assert _resumed(runner, 10, 4, strategy, str(tmp_path / "asha.npz"), at=40).to_dicts() == result.to_dicts()
+    # one block of 4 rows in each of the 7 chunks, every row busy while the pool lasts
+    assert result.row_steps == 4 * 20 * len(alive) == 560 and result.trial_steps == 20 * sum(alive) == 440
+    # synchronous halving on the same pool: 3 blocks (4 + 4 + 2 live rows) for the first
+    # chunk, then the 4 survivors repacked into one block for the last two
+    halved = runner.run(SPACE, 10, seed=4, halving=3)
+    assert sorted(t["steps"] for t in halved.trials) == [20] * 6 + [60] * 4
+    assert halved.row_steps == 12 * 20 + 4 * 40 and halved.trial_steps == 10 * 20 + 4 * 40
+
+    resumed = _resumed(runner, 10, 4, strategy, str(tmp_path / "asha.npz"), at=40)
+    assert resumed.to_dicts() == result.to_dicts() and resumed.row_steps == result.row_steps
     with pytest.raises(ValueError, match=r"cannot share batches; pass Runner\(shared_batches=False\)"):
         _runner(shared_batches=True).run(SPACE, 4, strategy=strategy)
 

@@ -94,7 +94,8 @@ def coarse_to_fine(runner, space, trials: int = 128, *, rounds: int = 2, halving
     merged = SweepResult([{**t, "round": r} for r, res in enumerate(done, 1) for t in res.trials], runner.goal,
                          sum(res.trial_steps for res in done), space=done[-1].space, root=done[-1].root,
                          seeds=seeds, width=done[-1].width,
-                         timings={k: sum(res.timings[k] for res in done) for k in done[0].timings})
+                         timings={k: sum(res.timings[k] for res in done) for k in done[0].timings},
+                         row_steps=sum(res.row_steps for res in done))
     merged.models = {k: v for res in done for k, v in res.models.items()}
     merged.round_spaces = [res.space for res in done]  # importance() reads round 1
     merged.budget_spent = deadline is not None and (done[-1].budget_spent or time.perf_counter() > deadline)
@@ -104,5 +105,6 @@ def coarse_to_fine(runner, space, trials: int = 128, *, rounds: int = 2, halving
         merged.confirmed = runner.confirm(merged, top_k=confirm, seeds=confirm_seeds,
                                           checkpoint=path("confirm"), **common)
         merged.trial_steps += merged.confirmed.trial_steps
+        merged.row_steps += merged.confirmed.row_steps
         merged.timings = {k: merged.timings[k] + merged.confirmed.timings[k] for k in merged.timings}
     return merged

@@ -81,6 +81,6 @@ def confirm(runner, result, top_k: int, seeds: int, seed, run_kwargs: dict) -> S
         for e in t.get("lineage", ()):  # a replay's changes: its own configuration
             e["from"] = None if e["from"] is None else ids[e["from"]]
     confirmed = SweepResult(out.trials, out.goal, out.trial_steps, timings=out.timings, space=out.space,
-                            root=out.root, seeds=seeds, width=out.width)
+                            root=out.root, seeds=seeds, width=out.width, row_steps=out.row_steps)
     confirmed.models = {(ids[i], r): v for (i, r), v in out.models.items()}
     return confirmed

@@ -36,6 +36,7 @@ class Loop:
         self.layouts = layouts  # structure key -> Layout (the programs it trains in)
         self.ledger = Ledger(len(samples), seeds, runner.diverge_factor)
         self.blocks, self.running, self.state, self.chunks = [], [], None, 0
+        self.row_steps = 0  # steps of every row computed, idle and padding rows included
         self.final, self.keep = {}, None  # trial -> (params, model state) on the host; how many configs to keep
         self.timings = {"compile": 0.0, "train": 0.0}  # the evaluations run inside the programs
         self.feeder = None  # the data argument of each chunk (``open_data``)
@@ -251,6 +252,7 @@ class Loop:
                 self.ledger.record(int(t), int(b.steps[j]), losses[j], float(metric[j]),
                                    {k: float(v[j]) for k, v in every.items()})
         self.chunks += 1
+        self.row_steps += sum(b.width for b in self.blocks) * r.chunk_steps
         self.feeder.advance()
         reports = [self.ledger.report(c) for c in self.running]
         return [x.metric for x in reports if x.status == OK and np.isfinite(x.metric)]
@@ -264,7 +266,7 @@ class Loop:
                    for c in begun]
         result = SweepResult(configs, self.runner.goal, self.ledger.trial_steps, timings=dict(self.timings),
                              space=self.space, root=np.asarray(self.root).tolist(), seeds=self.seeds,
-                             width=self.width)
+                             width=self.width, row_steps=self.row_steps)
         for c, config in zip(begun, configs):
             lineage = self.ledger.lineage[c * self.seeds]
             if lineage:  # the configuration's weights were replaced during training (PBT)
@@ -289,7 +291,8 @@ class Loop:
         meta = {"settings": settings, "blocks": blocks, "ledger": self.ledger.state(), "final": finals,
                 "layouts": layouts,
                 "strategy": self.state.to_json() if isinstance(self.state, StrategyState) else self.state,
-                "proposed": self.samples[self.pool:], "running": self.running, "chunks": self.chunks, "timings": self.timings}
+                "proposed": self.samples[self.pool:], "running": self.running, "chunks": self.chunks, "timings": self.timings,
+                "row_steps": self.row_steps}
         store.save(json.loads(json.dumps(meta, default=float)),
                    [jax.tree.leaves((b.numeric, b.extent, b.keys, b.carry)) for b in self.blocks],
                    [jax.tree.leaves(self.final[t]) for t in finals])
@@ -309,7 +312,7 @@ class Loop:
         self.ledger = Ledger.from_state(self.pool, self.seeds, self.runner.diverge_factor, meta["ledger"])
         self.state = strategy.state_from_json(meta["strategy"]) if isinstance(strategy, Strategy) else meta["strategy"]
         self.running, self.chunks = meta["running"], meta["chunks"]
-        self.timings = meta["timings"]
+        self.timings, self.row_steps = meta["timings"], meta.get("row_steps", 0)
         layouts, saved = {}, []  # each saved block's layout, one object per program
         for spec in meta["blocks"]:
             key = (structure_key(spec["static"]), tuple(structure_key(m) for m in spec["members"]))

@@ -49,6 +49,9 @@ class SweepResult:
         trials: the configuration dicts, in id order.
         goal: ``"min"`` or ``"max"``: which way the metric improves.
         trial_steps: optimizer steps summed over trials and replicas (the compute used).
+        row_steps: steps summed over every row the programs computed, padding and rows
+            left idle by stopped trials included; ``trial_steps / row_steps`` is how busy
+            the hardware was (1.0: no row ever idle).
         timings: seconds spent compiling (``compile``), training and evaluating
             (``train``: the evaluation runs inside the training programs), and planning
             which structures share programs (``plan``: shape tracing and the padding probe).
@@ -67,10 +70,10 @@ class SweepResult:
     """
 
     def __init__(self, trials: list, goal: str = "min", trial_steps: int = 0, *, timings: Optional[dict] = None,
-                 space=None, root=None, seeds: int = 1, width: Optional[int] = None):
+                 space=None, root=None, seeds: int = 1, width: Optional[int] = None, row_steps: int = 0):
         self.trials = sorted(trials, key=lambda t: t["id"])
         self.goal = goal
-        self.trial_steps = int(trial_steps)
+        self.trial_steps, self.row_steps = int(trial_steps), int(row_steps)
         self.timings = dict(timings or {})
         self.space, self.root, self.seeds, self.width = space, root, seeds, width
         self.confirmed: Optional["SweepResult"] = None  # set by coarse_to_fine
@@ -238,7 +241,8 @@ class SweepResult:
 
     def to_json(self, path: Optional[str] = None) -> str:
         """The trials as standard JSON (a NaN becomes ``null``); written to ``path`` when given."""
-        text = json.dumps({"goal": self.goal, "trial_steps": self.trial_steps, "seeds": self.seeds,
+        text = json.dumps({"goal": self.goal, "trial_steps": self.trial_steps, "row_steps": self.row_steps,
+                           "seeds": self.seeds,
                            "timings": self.timings, "budget_spent": self.budget_spent, "trials": self.to_dicts(),
                            **({"confirmed": self.confirmed.to_dicts()} if self.confirmed is not None else {})},
                           indent=1, allow_nan=False)
@@ -268,7 +272,7 @@ class SweepResult:
 
         def build(trials, seeds):
             out = cls(trials, saved.get("goal", "min"), saved.get("trial_steps", 0), timings=saved.get("timings"),
-                      space=space, seeds=seeds)
+                      space=space, seeds=seeds, row_steps=saved.get("row_steps", 0))
             nan = lambda v: float("nan") if v is None else v  # noqa: E731 (JSON writes NaN as null)
             for t in out.trials:
                 t["metric"] = nan(t.get("metric"))
