@@ -11,9 +11,10 @@ The harness checks that it did what it claims: no optax module still holds optax
 object under a name optfn exports, and each test file has at least ``MIN_CALLED`` of its
 tests (those that ran) calling optfn.
 
-The run takes minutes of one core, so ``conftest.py`` starts it in the background as soon
-as this file's tests are collected (``start``), and it goes on while the rest of the suite
-runs (which leaves the second core mostly idle); the fixture then waits for it.
+The run takes minutes of one core, so ``conftest.py`` starts it in the background at the
+start of the session (``start``: in the xdist controller before the workers exist, or,
+without xdist, as soon as this file's tests are collected), and it goes on while the
+rest of the suite runs; the fixture then waits for it.
 """
 
 import fnmatch
@@ -23,6 +24,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -88,13 +91,43 @@ def _pytest(paths, substitute=True):
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
 
 
+FOLDER_VARIABLE = "OPTFN_OPTAX_SUITE_FOLDER"  # where the xdist controller's run writes
+
+
+def selected(args) -> bool:
+    """Whether pytest's path arguments include this file (a folder above it, or the file)."""
+    here = os.path.abspath(__file__)
+    paths = [os.path.abspath(a.split("::")[0]) for a in args if not a.startswith("-")] or [os.getcwd()]
+    return any(here == p or here.startswith(p.rstrip(os.sep) + os.sep) for p in paths)
+
+
 def start(folder: str, alone: bool):
     """Start the substituted run of ``FILES`` in the background; ``(process, report path)``.
-    ``alone``: nothing else runs beside it, so it takes both cores (two xdist workers)."""
+    ``alone``: nothing else runs beside it, so it takes both cores (two xdist workers).
+    A file ``done`` appears in ``folder`` when it has finished (an xdist worker, which
+    cannot wait on the controller's process, waits for that)."""
     report = os.path.join(folder, "report.json")
     cmd, env = _command([os.path.join(ROOT, f) for f in FILES], report=report, workers=2 if alone else 1)
     with open(os.path.join(folder, "log.txt"), "w") as log:  # the child keeps its own descriptor
-        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), report
+        process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def mark():
+        process.wait()
+        with open(os.path.join(folder, "done"), "w") as f:
+            f.write(str(process.returncode))
+
+    threading.Thread(target=mark, daemon=True).start()
+    return process, report
+
+
+def _wait_for(folder: str, timeout: float) -> str:
+    """The report path of the run the xdist controller started, once it has finished."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(os.path.join(folder, "done")):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"optax's tests started in {folder} did not finish in {timeout:.0f} s")
+        time.sleep(1)
+    return os.path.join(folder, "report.json")
 
 
 def _listed(test_id: str) -> bool:
@@ -104,11 +137,14 @@ def _listed(test_id: str) -> bool:
 @pytest.fixture(scope="module")
 def report(request, tmp_path_factory):
     started = getattr(request.config, "_optax_suite", None)  # conftest starts it at collection
-    if started is None:
-        # run alone, it takes both cores; beside another xdist worker, one
-        started = start(str(tmp_path_factory.mktemp("optax")), alone=not os.environ.get("PYTEST_XDIST_WORKER"))
-    process, path = started
-    process.wait(timeout=1200)
+    if started is not None:
+        started[0].wait(timeout=1200)
+        path = started[1]
+    elif os.environ.get(FOLDER_VARIABLE):  # an xdist worker: the controller started it
+        path = _wait_for(os.environ[FOLDER_VARIABLE], 1200)
+    else:  # run alone, it takes both cores; beside another xdist worker, one
+        process, path = start(str(tmp_path_factory.mktemp("optax")), alone=not os.environ.get("PYTEST_XDIST_WORKER"))
+        process.wait(timeout=1200)
     merged = {"substituted": {}, "missed": [], "tests": {}}
     for part in glob.glob(f"{path}.*"):
         with open(part) as f:

@@ -201,3 +201,46 @@ def test_bohb_in_the_runner_compiles_once_and_resumes_exactly(tmp_path):
     assert runner.compile_counts == {"init": 1, "chunk": 1}
     assert len(result.trials) == 12 and max(t["id"] for t in result.trials) >= 12  # proposals numbered after 12
     assert _resumed(runner, 12, 6, bohb, str(tmp_path / "bohb.npz"), at=60).to_dicts() == result.to_dicts()
+
+
+def test_a_saved_state_of_another_kind_is_refused_by_its_fields():
+    saved = sweep.Hyperband(3).init(9, 90, 10, "min").to_json()
+    assert type(sweep.Hyperband(3).state_from_json(saved)).__name__ == "HyperbandState"
+    old = {"configs": 9, "rung": 0, "alive": [0, 1]}  # an older optfn's plain dict
+    with pytest.raises(ValueError, match=r"saved strategy state \(\['alive', 'configs', 'rung'\]\) does not fit "
+                                         r"HalvingState .*start the sweep again in a new folder"):
+        sweep.SuccessiveHalving(3).state_from_json(old)
+    with pytest.raises(ValueError, match="does not fit AsyncHalvingState"):
+        sweep.AsyncHalving(3).state_from_json(saved)
+
+
+def test_resuming_a_checkpoint_whose_strategy_state_does_not_fit_is_refused_and_leaves_it(tmp_path):
+    from optfn.sweep import _checkpoint
+
+    runner, path = _runner(width=4), str(tmp_path / "old.npz")
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(SPACE, 4, seed=1, halving=3, checkpoint=path, callback=_raise_at(20))
+    with np.load(path) as f:
+        payload = {k: f[k] for k in f.files}
+    meta = json.loads(bytes(payload[_checkpoint._META]).decode())
+    meta["strategy"] = {"configs": 4, "rung": 0}  # as an older optfn wrote it
+    payload[_checkpoint._META] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    with open(path, "wb") as f:
+        np.savez(f, **payload)
+    before = _bytes(path)
+    with pytest.raises(sweep.CheckpointError, match=r"old\.npz: the saved strategy state .* does not fit HalvingState"):
+        runner.run(SPACE, 4, seed=1, halving=3, checkpoint=path, resume=True)
+    assert _bytes(path) == before
+
+
+def _bytes(path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _raise_at(step):
+    def callback(info):
+        if info["step"] == step:
+            raise KeyboardInterrupt
+
+    return callback

@@ -310,7 +310,13 @@ class Loop:
         _checkpoint.check_settings(store.path, meta["settings"], json.loads(json.dumps(settings, default=float)))
         self.samples += [dict(h) for h in meta.get("proposed", [])]
         self.ledger = Ledger.from_state(self.pool, self.seeds, self.runner.diverge_factor, meta["ledger"])
-        self.state = strategy.state_from_json(meta["strategy"]) if isinstance(strategy, Strategy) else meta["strategy"]
+        if isinstance(strategy, Strategy):
+            try:
+                self.state = strategy.state_from_json(meta["strategy"])
+            except ValueError as e:
+                raise _checkpoint.CheckpointError(f"{store.path}: {e}") from None
+        else:
+            self.state = meta["strategy"]
         self.running, self.chunks = meta["running"], meta["chunks"]
         self.timings, self.row_steps = meta["timings"], meta.get("row_steps", 0)
         layouts, saved = {}, []  # each saved block's layout, one object per program

@@ -94,7 +94,15 @@ class StrategyState:
         return json_of(dataclasses.asdict(self))
 
     @classmethod
-    def from_json(cls, data: dict) -> "StrategyState":
+    def from_json(cls, data) -> "StrategyState":
+        """The state ``to_json`` wrote; ``ValueError`` naming the fields where ``data`` is
+        another kind of state (another strategy's, or an older optfn's plain dict)."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(data, dict) or set(data) != fields:
+            got = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise ValueError(f"the saved strategy state ({got}) does not fit {cls.__name__} (fields {sorted(fields)}): "
+                             "it was written by another strategy or another version of optfn; start the sweep "
+                             "again in a new folder.")
         return cls(**data)
 
     def steps_of(self, config: int) -> int:
