@@ -16,6 +16,8 @@ digits: 32 x 300 steps):
   first's best) of successive halving, half the budget each;
 * ``halving``: successive halving (eta 3), as many configurations as fit;
 * ``hyperband``: ``sweep.Hyperband(3)``, as many as fit;
+* ``hyperband_rounds``: coarse-to-fine's two rounds, each as Hyperband's brackets
+  (``optfn sweep --strategy hyperband``);
 * ``asha``: ``sweep.AsyncHalving(3)``, rows never idle, as many as fit (its batches not
   shared: rows are at different steps);
 * ``bohb``: ``sweep.BOHB(3)``, the same with TPE proposing the new configurations;
@@ -45,7 +47,7 @@ import time
 
 T0 = time.perf_counter()
 
-CONTENDERS = ("random", "coarse_to_fine", "halving", "hyperband", "asha", "bohb", "pbt", "optuna")
+CONTENDERS = ("random", "coarse_to_fine", "halving", "hyperband", "hyperband_rounds", "asha", "bohb", "pbt", "optuna")
 
 
 def digits():
@@ -206,6 +208,10 @@ def one(task_name: str, who: str, budget: int, seed: int, confirm: int) -> dict:
         elif who == "hyperband":
             result = runner.run(space, fit(sweep.Hyperband(3), total, steps, chunk), seed=seed,
                                 strategy=sweep.Hyperband(3))
+        elif who == "hyperband_rounds":
+            n = fit(sweep.Hyperband(3), total // 2, steps, chunk)
+            result = sweep.coarse_to_fine(runner, space, n, rounds=2, strategy=sweep.Hyperband(3), confirm=0,
+                                          seed=seed)
         elif who in ("asha", "bohb"):
             runner = unshared(runner)
             n = fit(sweep.AsyncHalving(3), total, steps, chunk)

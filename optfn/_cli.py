@@ -9,8 +9,9 @@ The bundled task is an MLP with batch norm (64 -> hidden -> 10) on scikit-learn'
 split 60/20/20 into training, validation and test data, ranked by validation
 cross-entropy (accuracy is recorded too). Round 1 samples the learning rate
 log-uniformly and the optimizer's beta as ``1 - 10**U``; each later round zooms in
-around the previous round's best trials; every round uses successive halving, and every
-trial sees the same batches (``--shared-batches``, common random numbers). Then the best
+around the previous round's best trials; every round trains as Hyperband's brackets of
+successive halving (``--strategy``: the default because it came closest to the best pick
+on both tasks of ``benchmarks/strategies.py``), and every trial sees the same batches (``--shared-batches``, common random numbers). Then the best
 ``--confirm`` configurations are retrained with ``--confirm-seeds`` fresh seeds each and
 ranked by their mean, so the pick is not a lucky trial; the best 10 of each round and
 every confirmed configuration are measured on the test data, which no decision sees.
@@ -66,10 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=2, help="coarse round plus zoomed rounds")
     p.add_argument("--halving", type=int, default=3,
                    help="the eta of successive halving and hyperband (keep the best 1/eta at each rung); 0 turns "
-                        "halving off")
-    p.add_argument("--strategy", choices=("halving", "hyperband", "bohb", "pbt"), default="halving",
-                   help="halving: coarse-to-fine rounds, successive halving, then confirmation; hyperband: the "
-                        "same rounds, each trained as Hyperband's brackets (no first rung to guess); bohb: the same "
+                        "halving off (random search, --strategy halving)")
+    p.add_argument("--strategy", choices=("halving", "hyperband", "bohb", "pbt"), default="hyperband",
+                   help="hyperband: coarse-to-fine rounds, each trained as Hyperband's brackets (no first rung to "
+                        "guess), then confirmation; halving: the same rounds with plain successive halving "
+                        "(--halving 0: random search); bohb: the same "
                         "rounds, each as halving whose freed rows start configurations Optuna's TPE proposes from "
                         "the results so far (needs optuna; batches are not shared); pbt: one "
                         "population trained with population-based training (its best member's weights and "

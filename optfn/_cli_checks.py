@@ -75,6 +75,8 @@ def check_flags(args, given=()) -> None:
               "confirm_seeds", "checkpoint_every")
     if args.halving == 1 or args.halving < 0:
         raise UsageError(f"--halving must be 0 (off) or an int >= 2, got {args.halving}.")
+    if args.halving == 0 and "strategy" not in given:  # no halving, no strategy named: random search
+        args.strategy = "halving"
     if args.strategy in ("hyperband", "bohb") and args.halving == 0:
         raise UsageError(f"--halving 0 turns halving off, but --strategy {args.strategy} halves; pass --halving 2 or "
                          "more (its eta), or --strategy halving --halving 0 for plain random search.")
@@ -159,6 +161,7 @@ def resumed(args, argv, defaults: dict) -> argparse.Namespace:
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as e:
         raise UsageError(f"--resume {args.resume}: its args.json cannot be read ({e}); it was left as it is.") from None
+    saved.setdefault("strategy", "halving")  # written before --strategy existed: halving was all there was
     unknown = sorted(set(saved) - set(defaults))
     if unknown:
         raise UsageError(f"--resume {args.resume}: its args.json has options this version does not know: {unknown}.")

@@ -225,10 +225,11 @@ def test_bad_flags_exit_2_with_one_line_and_write_nothing(tmp_path, flags, messa
     assert not out.exists()  # nothing written: the corrected command runs
 
 
-def test_hyperband_from_the_command_line_records_why_each_trial_stopped(tmp_path, capsys):
+def test_hyperband_is_the_default_and_records_why_each_trial_stopped(tmp_path, capsys):
     out = str(tmp_path / "hb")
-    rc, _, _ = _main(capsys, "sweep", *TINY, "--devices", "1", "--strategy", "hyperband", "--halving", "2",
-                     "--out", out)
+    rc, _, _ = _main(capsys, "sweep", *TINY, "--devices", "1", "--halving", "2", "--out", out)  # no --strategy
+    with open(os.path.join(out, "args.json")) as f:
+        assert json.load(f)["strategy"] == "hyperband"
     with open(os.path.join(out, "results.json")) as f:
         trials = json.load(f)["trials"]
     # 40 steps from 20, eta 2: bracket 1 (4 trials) keeps 2 at step 20, bracket 0 (4) trains to the end
@@ -330,9 +331,13 @@ def test_a_newcomers_path_budget_resume_show_and_force(tmp_path, capsys):
     with open(os.path.join(out, "notes.txt"), "w") as f:  # the user's own file: --force keeps it
         f.write("mine")
     storage = f"sqlite:///{tmp_path / 's.db'}"
-    rc, forced, _ = _main(capsys, "sweep", *TINY, "--devices", "1", "--out", out, "--force", "--optuna-storage", storage)
+    rc, forced, _ = _main(capsys, "sweep", *TINY, "--devices", "1", "--out", out, "--force", "--optuna-storage", storage,
+                          "--halving", "0")  # alone, no halving: random search
+    with open(os.path.join(out, "args.json")) as f:
+        assert json.load(f)["strategy"] == "halving"
     with open(os.path.join(out, "results.json")) as f:
-        assert rc == 0 and json.load(f)["budget_spent"] is False
+        saved = json.load(f)
+    assert rc == 0 and saved["budget_spent"] is False and {t["stop"] for t in saved["trials"]} == {"end"}
     assert os.path.exists(os.path.join(out, "notes.txt"))
     optuna = pytest.importorskip("optuna")
     name = forced.split("optuna study '")[1].split("'")[0]
