@@ -28,8 +28,10 @@ def coarse_to_fine(runner, space, trials: int = 128, *, rounds: int = 2, halving
         trials: configurations per round.
         rounds: the coarse round plus zoomed rounds.
         halving: successive halving's ``eta`` in every round (``None``: train all fully).
-        strategy: instead of ``halving``, the strategy of every round (e.g.
-            ``PopulationBasedTraining()`` with ``rounds=1, confirm=0``).
+        strategy: instead of ``halving``, the strategy of every round:
+            ``Hyperband(3)`` is ``optfn sweep``'s default (its rounds need no first rung
+            guessed; ``benchmarks/strategies.py`` chose it), ``PopulationBasedTraining()``
+            goes with ``rounds=1, confirm=0``.
         top_k: how many of a round's best the next round zooms around.
         confirm: how many of the best configurations (over all rounds) to retrain; 0 skips.
         confirm_seeds: fresh replicas for each confirmed configuration.
