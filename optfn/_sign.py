@@ -5,11 +5,10 @@ from typing import Any, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-from . import _check
+from . import _check, _moments
 from ._base import EmptyState, GradientTransformation
 from ._chain import chain
 from ._ema import ema
-from ._moments import ema as _ema_of, zeros
 from ._numerics import as_dtype, compute_dtype, map_leaves, zero_count
 from ._scale import scale_by_learning_rate
 from ._weight_decay import add_decayed_weights
@@ -140,7 +139,7 @@ def scale_by_lion(b1=0.9, b2=0.99, mu_dtype: Optional[Any] = None, *, mode: str 
 
     def init(params):
         _check.float_params(fn, params)
-        return ScaleByLionState(zero_count(), zeros(params, mu_dtype))
+        return ScaleByLionState(zero_count(), _moments.zeros(params, mu_dtype))
 
     def update(updates, state, params=None):
         del params
@@ -151,8 +150,8 @@ def scale_by_lion(b1=0.9, b2=0.99, mu_dtype: Optional[Any] = None, *, mode: str 
             ct = compute_dtype(g.dtype)
             g32 = g.astype(ct)
             # the sign of an interpolation with b1, the momentum kept with b2 (Chen et al., Algorithm 2)
-            u = sign(_ema_of(m, g32, b1), ct)
-            return u.astype(g.dtype), _ema_of(m, g32, b2).astype(m.dtype)
+            u = sign(_moments.ema(m, g32, b1), ct)
+            return u.astype(g.dtype), _moments.ema(m, g32, b2).astype(m.dtype)
 
         updates, mu = map_leaves(leaf, updates, state.mu, n_out=2)
         return updates, ScaleByLionState(count, mu)
