@@ -223,7 +223,9 @@ def test_every_registry_optimizer_the_probe_admits_trains_padded_as_alone(entry)
     _same_trials(_runner(optimizer=optimizer, padding=None).run(space, trials, seed=0), padded, rtol=2e-5)
 
 
-NOT_EXACT = {"adafactor", "cautious_adam"}  # a mean over each leaf: its factored moments; the kept share
+# adafactor, cautious_adam: a mean over each leaf (its factored moments; the kept share);
+# soap: the eigendecomposition of a padded statistic is a different-sized eigh, rounded differently
+NOT_EXACT = {"adafactor", "cautious_adam", "soap"}
 
 
 @pytest.mark.parametrize("sizes", [(8, 32), pytest.param((8, 12), marks=pytest.mark.slow)],
