@@ -30,8 +30,9 @@ Columns: the trial-steps spent; rows busy, the share of the row-steps the progra
 computed that trained a live trial (``trial_steps / row_steps``: padding and the rows a
 stop leaves idle count against it; Optuna trains one trial at a time: no rows); wall
 seconds of the search in its process (imports, data, compiling and training; not the
-interpreter's start nor the retraining); the best metric the sweep saw; its best configuration retrained with 8 fresh seeds (PBT: its schedule replayed) and
-that retrained pick's test metric; and what ``optfn sweep`` reports: the sweep's best
+interpreter's start nor the retraining); the best metric the sweep saw; its best
+configuration retrained with 8 fresh seeds (PBT: its schedule replayed) and that
+retrained pick's test metric; and what ``optfn sweep`` reports: the sweep's best
 ``--confirm`` (4) retrained the same way in one run, the best retrained mean picked, and
 its test metric. Medians over ``--seeds``; the wall ratio is against random search in the
 same seed.

@@ -100,8 +100,8 @@ def scale_by_factored_rms(factored: bool = True, decay_rate=0.8, step_offset=0, 
 
     def update(updates, state, params=None):
         del params
-        count = _check.preamble(fn, state, FactoredState, updates, "v",
-                                {"decay_rate": decay_rate, "step_offset": step_offset, "epsilon": epsilon}, shapes=False)
+        count = _check.preamble(fn, state, FactoredState, updates, "v", {
+            "decay_rate": decay_rate, "step_offset": step_offset, "epsilon": epsilon}, shapes=False)
         leaves, tree = jax.tree.flatten(updates)
         rows, cols, vs = (tree.flatten_up_to(x) for x in (state.v_row, state.v_col, state.v))
         out = []

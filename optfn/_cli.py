@@ -11,7 +11,8 @@ cross-entropy (accuracy is recorded too). Round 1 samples the learning rate
 log-uniformly and the optimizer's beta as ``1 - 10**U``; each later round zooms in
 around the previous round's best trials; every round trains as Hyperband's brackets of
 successive halving (``--strategy``: the default because it came closest to the best pick
-on both tasks of ``benchmarks/strategies.py``), and every trial sees the same batches (``--shared-batches``, common random numbers). Then the best
+on both tasks of ``benchmarks/strategies.py``), and every trial sees the same batches
+(``--shared-batches``, common random numbers). Then the best
 ``--confirm`` configurations are retrained with ``--confirm-seeds`` fresh seeds each and
 ranked by their mean, so the pick is not a lucky trial; the best 10 of each round and
 every confirmed configuration are measured on the test data, which no decision sees.

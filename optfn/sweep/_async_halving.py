@@ -5,9 +5,11 @@ the best ``1/eta``: the rows it frees stay empty, so the programs run part-empty
 repacked smaller. Here (Li et al.'s ASHA, 2020, decided between chunks) a configuration
 is judged when it *reaches* a rung: it goes on if its metric is among the best
 ``ceil(m / eta)`` of the ``m`` configurations that have reached that rung so far (itself
-and those arriving in the same chunk included), and stops (``"rung"``) otherwise. Every row freed (by a rung, a failure or the
-end) starts the next configuration of the pool at step 0, so ``concurrent``
-configurations train in every chunk until the pool runs out, and the blocks stay full.
+and those arriving in the same chunk included), and stops (``"rung"``) otherwise. Every
+row freed (by a rung, a failure or the end) starts the next configuration of the pool at
+step 0, so ``concurrent`` configurations train in every chunk and the blocks stay full
+until the pool runs out (then the last configurations finish in part-empty blocks:
+``result.row_steps`` counts those rows).
 
 Early arrivals are judged against few others, so a rung is lenient at first and
 stricter as it fills, as in ASHA. Rows of one block are at different steps, so this
@@ -17,9 +19,9 @@ strategy needs ``Runner(shared_batches=False)`` (each trial draws its own batche
 import dataclasses
 import math
 
-from ._halving import check_eta, rungs
+from ._halving import Halves
 from ._ledger import Report, rank
-from ._strategy import Plan, Stop, Strategy, StrategyState
+from ._strategy import Plan, Stop, StrategyState
 
 
 @dataclasses.dataclass
@@ -31,7 +33,7 @@ class AsyncHalvingState(StrategyState):
     launched: int = 0  # configurations started so far (at most the pool's size)
 
 
-class AsyncHalving(Strategy):
+class AsyncHalving(Halves):
     """Halving that never leaves a row idle: each stop starts the next configuration.
 
     Args:
@@ -50,11 +52,12 @@ class AsyncHalving(Strategy):
     lockstep = False
 
     def __init__(self, eta: int = 3, min_steps=None, concurrent=None):
-        check_eta("AsyncHalving", eta, min_steps)
+        super().__init__(eta, min_steps)
         if concurrent is not None and (isinstance(concurrent, bool) or not isinstance(concurrent, int)
                                        or concurrent < 1):
-            raise ValueError(f"AsyncHalving: concurrent must be a positive int or None, got concurrent={concurrent!r}.")
-        self.eta, self.min_steps, self.concurrent = eta, min_steps, concurrent
+            raise ValueError(f"{type(self).__name__}: concurrent must be a positive int or None, got "
+                             f"concurrent={concurrent!r}.")
+        self.concurrent = concurrent
 
     def __repr__(self) -> str:
         return f"AsyncHalving(eta={self.eta}, min_steps={self.min_steps}, concurrent={self.concurrent})"
@@ -63,12 +66,9 @@ class AsyncHalving(Strategy):
         return min(configs, self.concurrent or math.ceil(configs / self.eta))
 
     def init(self, configs: int, steps: int, chunk_steps: int, goal: str) -> AsyncHalvingState:
-        if self.min_steps is not None and self.min_steps >= steps:
-            raise ValueError(f"AsyncHalving: min_steps={self.min_steps} leaves no rung before the end "
-                             f"(steps={steps}); pass min_steps < steps, e.g. steps // eta**2.")
-        marks = rungs(steps, chunk_steps, self.eta, self.min_steps)
+        marks = self._rungs(steps, chunk_steps)
         return self.State(configs=configs, steps=steps, chunk_steps=chunk_steps, goal=goal, rungs=marks,
-                                 seen=[[] for _ in marks] + [[]])
+                          seen=[[] for _ in marks] + [[]])
 
     def final_alive(self, configs: int, steps: int, chunk_steps: int) -> int:
         return self._width(configs)

@@ -38,7 +38,7 @@ class BOHBState(AsyncHalvingState):
 
 
 class BOHB(AsyncHalving):
-    """Rows never idle, and each new configuration proposed by a model of the results.
+    """AsyncHalving whose freed rows start configurations a model of the results proposes.
 
     Args:
         eta, min_steps, concurrent: as ``AsyncHalving``.
@@ -84,6 +84,7 @@ class BOHB(AsyncHalving):
                 f"seed={self.seed})")
 
     def hyperparams_of(self, state: BOHBState, config: int) -> dict:
+        """Configuration ``config``'s hyperparameters: the pool's, or a proposal's."""
         return self.hyperparams[config] if config < state.pool else state.proposed[config - state.pool]
 
     def propose(self, state: BOHBState, k: int) -> list:

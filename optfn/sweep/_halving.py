@@ -40,13 +40,32 @@ def cut(state, members: list, n: int, eta: int, k: int) -> list:
     return [Stop(c, "rung") for c in rank([state.latest[c] for c in members], state.goal)[keep:]]
 
 
+class Halves(Strategy):
+    """What every halving strategy takes: ``eta`` (keep the best ``1/eta`` at a rung) and
+    ``min_steps`` (steps before the first rung, or ``None`` for the strategy's default)."""
+
+    def __init__(self, eta: int = 3, min_steps=None):
+        check_eta(type(self).__name__, eta, min_steps)
+        self.eta, self.min_steps = eta, min_steps
+
+    def __repr__(self) -> str:  # checkpoints compare strategies by their repr
+        return f"{type(self).__name__}(eta={self.eta}, min_steps={self.min_steps})"
+
+    def _rungs(self, steps: int, chunk_steps: int) -> list:
+        """The rungs, refusing a ``min_steps`` that leaves none before the end."""
+        if self.min_steps is not None and self.min_steps >= steps:
+            raise ValueError(f"{type(self).__name__}: min_steps={self.min_steps} leaves no rung before the end "
+                             f"(steps={steps}); pass min_steps < steps, e.g. steps // eta**2.")
+        return rungs(steps, chunk_steps, self.eta, self.min_steps)
+
+
 @dataclasses.dataclass
 class HalvingState(StrategyState):
     rungs: list = dataclasses.field(default_factory=list)  # steps of each rung
     rung: int = 0  # the next rung
 
 
-class SuccessiveHalving(Strategy):
+class SuccessiveHalving(Halves):
     """Keep the best ``1/eta`` of the configurations at each rung (failures rank last).
 
     Args:
@@ -62,19 +81,9 @@ class SuccessiveHalving(Strategy):
 
     State = HalvingState
 
-    def __init__(self, eta: int = 3, min_steps=None):
-        check_eta("SuccessiveHalving", eta, min_steps)
-        self.eta, self.min_steps = eta, min_steps
-
-    def __repr__(self) -> str:
-        return f"SuccessiveHalving(eta={self.eta}, min_steps={self.min_steps})"
-
     def init(self, configs: int, steps: int, chunk_steps: int, goal: str) -> HalvingState:
-        if self.min_steps is not None and self.min_steps >= steps:
-            raise ValueError(f"SuccessiveHalving: min_steps={self.min_steps} leaves no rung before the end "
-                             f"(steps={steps}); pass min_steps < steps, e.g. steps // eta**2.")
         return HalvingState(configs=configs, steps=steps, chunk_steps=chunk_steps, goal=goal,
-                            rungs=rungs(steps, chunk_steps, self.eta, self.min_steps))
+                            rungs=self._rungs(steps, chunk_steps))
 
     def final_alive(self, configs: int, steps: int, chunk_steps: int) -> int:
         return math.ceil(configs / self.eta ** len(rungs(steps, chunk_steps, self.eta, self.min_steps)))

@@ -19,8 +19,8 @@ its programs once, whatever the brackets.
 import dataclasses
 import math
 
-from ._halving import check_eta, cut, rungs
-from ._strategy import Plan, Strategy, StrategyState
+from ._halving import Halves, cut, rungs
+from ._strategy import Plan, StrategyState
 
 
 def brackets(configs: int, steps: int, chunk_steps: int, eta: int, min_steps) -> list:
@@ -46,7 +46,7 @@ class HyperbandState(StrategyState):
     rung: list = dataclasses.field(default_factory=list)  # each bracket's next rung
 
 
-class Hyperband(Strategy):
+class Hyperband(Halves):
     """Brackets of successive halving from several starting budgets, trained together.
 
     Args:
@@ -64,13 +64,6 @@ class Hyperband(Strategy):
     """
 
     State = HyperbandState
-
-    def __init__(self, eta: int = 3, min_steps=None):
-        check_eta("Hyperband", eta, min_steps)
-        self.eta, self.min_steps = eta, min_steps
-
-    def __repr__(self) -> str:
-        return f"Hyperband(eta={self.eta}, min_steps={self.min_steps})"
 
     def init(self, configs: int, steps: int, chunk_steps: int, goal: str) -> HyperbandState:
         if self.min_steps is not None and self.min_steps > steps:

@@ -291,8 +291,8 @@ class Loop:
         meta = {"settings": settings, "blocks": blocks, "ledger": self.ledger.state(), "final": finals,
                 "layouts": layouts,
                 "strategy": self.state.to_json() if isinstance(self.state, StrategyState) else self.state,
-                "proposed": self.samples[self.pool:], "running": self.running, "chunks": self.chunks, "timings": self.timings,
-                "row_steps": self.row_steps}
+                "proposed": self.samples[self.pool:], "running": self.running, "chunks": self.chunks,
+                "timings": self.timings, "row_steps": self.row_steps}
         store.save(json.loads(json.dumps(meta, default=float)),
                    [jax.tree.leaves((b.numeric, b.extent, b.keys, b.carry)) for b in self.blocks],
                    [jax.tree.leaves(self.final[t]) for t in finals])

@@ -157,6 +157,7 @@ class Strategy:
     lockstep = True  # every running configuration at the same step (False: it starts some mid-run)
     space = None
     hyperparams: Optional[list] = None
+    groups: Optional[list] = None
 
     def __repr__(self) -> str:  # checkpoints compare strategies by their repr
         return f"{type(self).__name__}()"
