@@ -18,8 +18,9 @@ digits: 32 x 300 steps):
 * ``hyperband``: ``sweep.Hyperband(3)``, as many as fit;
 * ``hyperband_rounds``: coarse-to-fine's two rounds, each as Hyperband's brackets
   (``optfn sweep --strategy hyperband``);
-* ``asha``: ``sweep.AsyncHalving(3)``, rows never idle, as many as fit (its batches not
-  shared: rows are at different steps);
+* ``asha``: ``sweep.AsyncHalving(3)``, rows never idle, capped at the budget by its
+  ``total_steps``: as many rows as a pool fitted on random metrics would use, a pool 3x
+  that (its batches not shared: rows are at different steps);
 * ``bohb``: ``sweep.BOHB(3)``, the same with TPE proposing the new configurations;
 * ``pbt``: a population of ``--budget`` (``PopulationBasedTraining()``);
 * ``optuna``: Optuna's TPE with its Hyperband pruner, one trial at a time with a jitted
@@ -214,10 +215,11 @@ def one(task_name: str, who: str, budget: int, seed: int, confirm: int) -> dict:
             result = sweep.coarse_to_fine(runner, space, n, rounds=2, strategy=sweep.Hyperband(3), confirm=0,
                                           seed=seed)
         elif who in ("asha", "bohb"):
-            runner = unshared(runner)
-            n = fit(sweep.AsyncHalving(3), total, steps, chunk)
-            result = runner.run(space, n, seed=seed, strategy=sweep.AsyncHalving(3) if who == "asha" else
-                                sweep.BOHB(3, seed=seed))
+            # the cost depends on the results, so the strategy caps it (total_steps)
+            runner, n = unshared(runner), fit(sweep.AsyncHalving(3), total, steps, chunk)
+            cap = dict(concurrent=math.ceil(n / 3), total_steps=total)
+            result = runner.run(space, 3 * n, seed=seed, strategy=sweep.AsyncHalving(3, **cap) if who == "asha" else
+                                sweep.BOHB(3, seed=seed, **cap))
         else:
             result = runner.run(space, budget, seed=seed, strategy=sweep.PopulationBasedTraining(seed=seed))
         best = result.best()

@@ -136,6 +136,25 @@ def test_async_halving_starts_a_configuration_in_every_freed_row():
     assert running == [3] * 18 + [2] + [1] * 3  # full until the pool runs out
 
 
+def test_async_halving_with_total_steps_never_spends_more():
+    reasons, running = {}, []
+    strategy = sweep.AsyncHalving(3, concurrent=3, total_steps=400)
+    stopped = problems.drive(strategy, lambda c, s: (-float(c), "ok"), configs=30, reasons=reasons, running=running)
+    # by hand (rungs at 10 and 30, the end at 90; later configurations better): as above
+    # until 5 starts after chunk 4. After chunk 9 (270 spent), 2 ends and 6 starts: 4 and 5
+    # need 10 + 40 to their next marks, 6 its first rung, 330 <= 400. After chunk 10, 7
+    # starts (300 + 30 + 20 + 10 = 360). After chunk 13 (390 spent) one row is left: 6, at
+    # 40, is nearer the end than 7 (30), so 7 stops ("budget"); 6 stops after one more
+    assert stopped == {0: 10, 1: 10, 3: 30, 2: 90, 4: 90, 5: 90, 7: 30, 6: 50}
+    assert reasons == {0: "rung", 1: "rung", 3: "rung", 2: "end", 4: "end", 5: "end", 7: "budget", 6: "budget"}
+    assert 10 * sum(running) == 400 and running == [3] * 13 + [1]
+    assert repr(strategy).endswith("concurrent=3, total_steps=400)")
+    with pytest.raises(ValueError, match=r"AsyncHalving: total_steps=50 is less than one full training \(steps=90\)"):
+        sweep.AsyncHalving(3, total_steps=50).init(9, 90, 10, "min")
+    with pytest.raises(ValueError, match=r"BOHB: total_steps must be a positive int or None, got total_steps=0"):
+        sweep.BOHB(3, total_steps=0)
+
+
 def test_async_halving_in_the_runner_keeps_blocks_full_exactly_and_resumes(tmp_path):
     runner = _runner(width=4)
     strategy = sweep.AsyncHalving(3, concurrent=4)
@@ -162,6 +181,14 @@ def test_async_halving_in_the_runner_keeps_blocks_full_exactly_and_resumes(tmp_p
 
     resumed = _resumed(runner, 10, 4, strategy, str(tmp_path / "asha.npz"), at=40)
     assert resumed.to_dicts() == result.to_dicts() and resumed.row_steps == result.row_steps
+
+    # capped: a pool of 30 it cannot finish, the same programs, never past 400 trial-steps
+    capped = sweep.AsyncHalving(3, concurrent=4, total_steps=400)
+    spent = runner.run(SPACE, 30, seed=4, strategy=capped)
+    assert runner.compile_counts == {"init": 1, "chunk": 1} and spent.trial_steps == 400
+    assert sum(t["steps"] for t in spent.trials) == 400 and {t["stop"] for t in spent.trials} >= {"rung", "end"}
+    again = _resumed(runner, 30, 4, capped, str(tmp_path / "capped.npz"), at=60)
+    assert again.to_dicts() == spent.to_dicts()
     with pytest.raises(ValueError, match=r"cannot share batches; pass Runner\(shared_batches=False\)"):
         _runner(shared_batches=True).run(SPACE, 4, strategy=strategy)
 

@@ -14,6 +14,14 @@ until the pool runs out (then the last configurations finish in part-empty block
 Early arrivals are judged against few others, so a rung is lenient at first and
 stricter as it fills, as in ASHA. Rows of one block are at different steps, so this
 strategy needs ``Runner(shared_batches=False)`` (each trial draws its own batches).
+
+How many steps the run costs depends on the results (how many arrivals a rung keeps),
+so a pool size cannot fix it. ``total_steps`` caps it instead: the steps summed over
+configurations never exceed it. A freed row starts a new configuration only while the
+steps spent, plus those the running ones need to reach their next rung, plus the new
+ones' first rung, fit; when the next chunk would not fit, the configurations furthest
+from the end (the worst of equals) stop with ``"budget"``. The pool is then only the
+most configurations the run may start: sample more than it will need.
 """
 
 import dataclasses
@@ -41,6 +49,9 @@ class AsyncHalving(Halves):
         min_steps: steps before the first rung (default ``steps / eta**2``, whole chunks).
         concurrent: configurations training at once (default ``ceil(pool / eta)``); the
             runner sizes its programs by it.
+        total_steps: the most steps all configurations train together (each
+            configuration's steps summed; ``result.trial_steps`` is that times the
+            replicas), at least one full training; ``None`` (default): the pool decides.
 
     Example:
         >>> from optfn.sweep import AsyncHalving
@@ -51,22 +62,29 @@ class AsyncHalving(Halves):
     State = AsyncHalvingState
     lockstep = False
 
-    def __init__(self, eta: int = 3, min_steps=None, concurrent=None):
+    def __init__(self, eta: int = 3, min_steps=None, concurrent=None, total_steps=None):
         super().__init__(eta, min_steps)
-        if concurrent is not None and (isinstance(concurrent, bool) or not isinstance(concurrent, int)
-                                       or concurrent < 1):
-            raise ValueError(f"{type(self).__name__}: concurrent must be a positive int or None, got "
-                             f"concurrent={concurrent!r}.")
-        self.concurrent = concurrent
+        for name, value in (("concurrent", concurrent), ("total_steps", total_steps)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{type(self).__name__}: {name} must be a positive int or None, got "
+                                 f"{name}={value!r}.")
+        self.concurrent, self.total_steps = concurrent, total_steps
 
     def __repr__(self) -> str:
-        return f"AsyncHalving(eta={self.eta}, min_steps={self.min_steps}, concurrent={self.concurrent})"
+        return f"AsyncHalving(eta={self.eta}, min_steps={self.min_steps}, concurrent={self.concurrent}{self._cap()})"
+
+    def _cap(self) -> str:
+        # left out when unset, so a checkpoint written before total_steps existed still resumes
+        return "" if self.total_steps is None else f", total_steps={self.total_steps}"
 
     def _width(self, configs: int) -> int:
         return min(configs, self.concurrent or math.ceil(configs / self.eta))
 
     def init(self, configs: int, steps: int, chunk_steps: int, goal: str) -> AsyncHalvingState:
         marks = self._rungs(steps, chunk_steps)
+        if self.total_steps is not None and self.total_steps < steps:
+            raise ValueError(f"{type(self).__name__}: total_steps={self.total_steps} is less than one full "
+                             f"training (steps={steps}); pass total_steps >= {steps}, or None.")
         return self.State(configs=configs, steps=steps, chunk_steps=chunk_steps, goal=goal, rungs=marks,
                           seen=[[] for _ in marks] + [[]])
 
@@ -74,8 +92,14 @@ class AsyncHalving(Halves):
         return self._width(configs)
 
     def first(self, state: AsyncHalvingState) -> list:
-        state.next = state.launched = self._width(state.pool)
-        return list(range(state.next))
+        k = self._width(state.pool)
+        if self.total_steps is not None:  # as many as can reach the first rung
+            k = min(k, self.total_steps // self._marks(state)[0])
+        state.next = state.launched = k
+        return list(range(k))
+
+    def _marks(self, state: AsyncHalvingState) -> list:
+        return state.rungs + [state.steps]
 
     def propose(self, state: AsyncHalvingState, k: int) -> list:
         """What starts in ``k`` freed rows: the next configurations of the pool."""
@@ -102,4 +126,24 @@ class AsyncHalving(Halves):
             best = set(rank(arrived, state.goal)[:math.ceil(len(arrived) / self.eta)])
             stop += [Stop(c, "rung") for c in cs if c not in best]
         freed = len(state.alive) - len(running) + len(stop)  # failures and ends the base stops, and these
+        if self.total_steps is not None:
+            gone = {s.config for s in stop}
+            more, stop = self._within_budget(state, [c for c in running if c not in gone], freed, stop)
+            return Plan(stop=tuple(stop), start=tuple(self.propose(state, more)))
         return Plan(stop=tuple(stop), start=tuple(self.propose(state, freed)))
+
+    def _within_budget(self, state: AsyncHalvingState, going: list, freed: int, stop: list) -> tuple:
+        """How many of the ``freed`` rows may start a configuration, and ``stop`` with the
+        ``"budget"`` stops the next chunk needs, so that ``total_steps`` is never passed."""
+        spent = sum(state.steps_of(c) for c in range(state.configs))
+        room = (self.total_steps - spent) // state.chunk_steps  # rows the next chunk can train
+        if len(going) > room:  # keep those nearest the end (then the best): they may still finish
+            order = rank([state.latest[c] for c in going], state.goal)
+            order.sort(key=lambda c: -state.steps_of(c))
+            return 0, stop + [Stop(c, "budget") for c in order[max(room, 0):]]
+        marks = self._marks(state)
+        need = spent + sum(next(m for m in marks if m > state.steps_of(c)) - state.steps_of(c) for c in going)
+        more = 0
+        while more < freed and need + (more + 1) * marks[0] <= self.total_steps:
+            more += 1
+        return more, stop

@@ -41,7 +41,7 @@ class BOHB(AsyncHalving):
     """AsyncHalving whose freed rows start configurations a model of the results proposes.
 
     Args:
-        eta, min_steps, concurrent: as ``AsyncHalving``.
+        eta, min_steps, concurrent, total_steps: as ``AsyncHalving``.
         sampler: ``"tpe"`` (Optuna's TPE, multivariate, with constant liar) or ``"gp"``
             (Optuna's Gaussian-process sampler).
         random_fraction: the share of starts drawn from the pool instead, in ``[0, 1]``.
@@ -58,8 +58,8 @@ class BOHB(AsyncHalving):
     State = BOHBState
 
     def __init__(self, eta: int = 3, min_steps=None, concurrent=None, sampler: str = "tpe",
-                 random_fraction: float = 1 / 3, min_points=None, seed: int = 0):
-        super().__init__(eta, min_steps, concurrent)
+                 random_fraction: float = 1 / 3, min_points=None, seed: int = 0, total_steps=None):
+        super().__init__(eta, min_steps, concurrent, total_steps)
         fn = "BOHB"
         if sampler not in ("tpe", "gp"):
             raise ValueError(f"{fn}: sampler must be 'tpe' or 'gp', got sampler={sampler!r}.")
@@ -81,7 +81,7 @@ class BOHB(AsyncHalving):
     def __repr__(self) -> str:
         return (f"BOHB(eta={self.eta}, min_steps={self.min_steps}, concurrent={self.concurrent}, "
                 f"sampler={self.sampler!r}, random_fraction={self.random_fraction}, min_points={self.min_points}, "
-                f"seed={self.seed})")
+                f"seed={self.seed}{self._cap()})")
 
     def hyperparams_of(self, state: BOHBState, config: int) -> dict:
         """Configuration ``config``'s hyperparameters: the pool's, or a proposal's."""

@@ -33,7 +33,8 @@ from typing import NamedTuple, Optional, Sequence
 from ._ledger import OK, Report
 
 #: why a configuration stopped: trained to the end, cut at a halving rung, failed, the
-#: time budget, or (PBT) its weights were replaced by a better member's
+#: time budget (or ``AsyncHalving``'s ``total_steps``), or (PBT) its weights were
+#: replaced by a better member's
 REASONS = ("end", "rung", "nan", "diverged", "budget", "exploited")
 
 
