@@ -18,6 +18,7 @@ from .._schedule_free import eval_params_or_same, has_schedule_free
 from . import _blocks, _buckets, _checkpoint, _mesh
 from . import _run_setup as _setup
 from ._ledger import OK, Ledger
+from ._probe import check_values
 from ._strategy import Plan, Stop, Strategy, StrategyState, stops
 from ._result import SweepResult
 from ._structure import Layout, structure_key
@@ -138,6 +139,8 @@ class Loop:
         for s in starts:
             if isinstance(s, dict):
                 _setup.given_trials("Runner: a strategy's Plan.start", self.space, [s])
+                check_values("Runner: a strategy's Plan.start", self.runner, self.space, [s],
+                             [self.start_id + len(self.samples)])
                 self.samples.append(dict(s))
                 self.ledger.add(1)
                 s = len(self.samples) - 1

@@ -4,6 +4,7 @@ import warnings
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ._structure import _Reads
 
@@ -97,3 +98,49 @@ def _check_metric(runner, metric) -> None:
     if runner.metric is not None:
         raise ValueError(f"Runner: metric={runner.metric!r} names an entry of a dict evaluate returns, but evaluate "
                          "returns one value; return a dict (e.g. {'loss': ..., 'accuracy': ...}) or drop metric=.")
+
+
+def check_values(fn: str, runner, space, configs: list, ids=None) -> None:
+    """Build ``runner.optimizer`` on concrete values, so the optimizer's own checks of a
+    value (``b1`` in ``[0, 1)``, a learning rate ``>= 0``) refuse a bad configuration
+    before anything trains, as they refuse a bad constant; in the programs the values
+    are traced and those checks cannot look at them.
+
+    Of each structure's configurations it builds those holding a traced dimension's
+    smallest or largest value: every check optfn makes is an interval per argument, so
+    they pass for all exactly when they pass for these. ``ids`` name the configurations
+    in the error (default 0, 1, ...). A factory that cannot take concrete values (any
+    error but ``ValueError``) is left to the traced checks the probe made.
+    """
+    ids = list(range(len(configs))) if ids is None else list(ids)
+    names = space.traced_names
+    groups = {}
+    for i, hp in enumerate(configs):
+        groups.setdefault(repr(sorted(space.static(hp).items())), []).append(i)
+    chosen = set()
+    for members in groups.values():
+        for name in names:
+            values = [configs[i][name] for i in members]
+            chosen.update((members[int(np.argmin(values))], members[int(np.argmax(values))]))
+    for i in sorted(chosen) if names else []:
+        hp = configs[i]
+        concrete = {k: np.asarray(v, space.dimensions[k].dtype).item() if k in names else v for k, v in hp.items()}
+        try:  # the float32 value the trial trains with (0.99999999 is 1.0 there)
+            runner.optimizer(concrete)
+        except ValueError as e:
+            why = str(e)
+            try:  # the message with the value as given, where that is refused too
+                runner.optimizer(dict(hp))
+                why += " (float32, which the trial trains in, rounds it there)"
+            except ValueError as given:
+                why = str(given)
+            except Exception:  # noqa: BLE001
+                pass
+            raise ValueError(f"{fn}: configuration {ids[i]} ({_shown(hp)}) is refused by the optimizer: {why} "
+                             "Narrow the space (or the given values) to what the optimizer takes.") from None
+        except Exception:  # noqa: BLE001 - a factory written for traced values only
+            return
+
+
+def _shown(hp: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in sorted(hp.items()))

@@ -12,7 +12,7 @@ from . import _run_setup as _setup
 from ._data import leading, make_source
 from ._loop import Loop as _Loop
 from ._model import ModelFns
-from ._probe import check
+from ._probe import check, check_values
 from ._programs import Programs, use_cache
 from ._progress import Progress
 from ._result import SweepResult
@@ -211,6 +211,7 @@ class Runner:
         samples = given if given is not None else space.sample(n, jax.random.split(root_key(fn, seed))[0],
                                                                   method, start)
         check(self, space, samples[0])
+        check_values(fn, self, space, samples, range(start, start + n))
         mesh = _mesh.resolve(mesh)
         return self._plan(space, samples, seeds, strategy or RandomSearch(), mesh)
 
@@ -294,6 +295,7 @@ class Runner:
         sample_root, train_root = jax.random.split(root)
         samples = given if given is not None else space.sample(n, sample_root, method, start)
         check(self, space, samples[0])
+        check_values(fn, self, space, samples, range(start, start + n))
         mesh = _mesh.resolve(mesh)
         if self.width is not None and self.width % _mesh.shards(mesh):
             raise ValueError(f"{fn}: width={self.width} must be a multiple of the mesh's {_mesh.shards(mesh)} "
