@@ -117,6 +117,7 @@ from ._multi_steps import MultiSteps as MultiSteps
 from ._multi_steps import MultiStepsState as MultiStepsState
 from ._multi_steps import skip_large_updates as skip_large_updates
 from ._multi_steps import skip_not_finite as skip_not_finite
+from ._muon import MuonDimensionNumbers as MuonDimensionNumbers
 from ._muon import MuonState as MuonState
 from ._muon import muon as muon
 from ._muon import scale_by_muon as scale_by_muon
