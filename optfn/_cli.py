@@ -74,7 +74,8 @@ def _parser() -> argparse.ArgumentParser:
                         "guess), then confirmation; halving: the same rounds with plain successive halving "
                         "(--halving 0: random search); bohb: the same "
                         "rounds, each as halving whose freed rows start configurations Optuna's TPE proposes from "
-                        "the results so far (needs optuna; batches are not shared); pbt: one "
+                        "the results so far, spending at most what halving would on --trials (needs optuna; "
+                        "batches are not shared); pbt: one "
                         "population trained with population-based training (its best member's weights and "
                         "schedule); --rounds, --halving, --top-k and --confirm do not apply")
     p.add_argument("--pbt-interval", type=int, default=1, help="pbt: chunks between exploit-and-explore steps")

@@ -99,8 +99,9 @@ def _strategy(args):
         return PopulationBasedTraining(args.pbt_interval, args.pbt_fraction, seed=args.seed)
     if args.strategy == "hyperband":
         return Hyperband(args.halving)
-    if args.strategy == "bohb":
-        return BOHB(args.halving, seed=args.seed)
+    if args.strategy == "bohb":  # its cost depends on the results: capped at what halving would spend
+        cap = SuccessiveHalving(args.halving).trial_steps(args.trials, args.steps, min(args.chunk_steps, args.steps))
+        return BOHB(args.halving, seed=args.seed, total_steps=cap)
     return SuccessiveHalving(args.halving) if args.halving else None
 
 

@@ -236,6 +236,23 @@ def test_hyperband_is_the_default_and_records_why_each_trial_stopped(tmp_path, c
     assert rc == 0 and sorted((t["steps"], t["stop"]) for t in trials) == [(20, "rung")] * 2 + [(40, "end")] * 6
 
 
+def test_bohb_spends_at_most_what_halving_would_and_records_why_each_trial_stopped(tmp_path, capsys):
+    pytest.importorskip("optuna")
+    from optfn import sweep
+
+    out = str(tmp_path / "bohb")
+    flags = ["--trials", "9", "--steps", "60", "--chunk-steps", "20", "--rounds", "1", "--confirm", "0", "--no-plot",
+             "--quiet", "--devices", "1", "--halving", "3", "--strategy", "bohb"]
+    rc, _, _ = _main(capsys, "sweep", *flags, "--out", out)
+    with open(os.path.join(out, "results.json")) as f:
+        saved = json.load(f)
+    cap = sweep.SuccessiveHalving(3).trial_steps(9, 60, 20)
+    assert rc == 0 and cap == 9 * 20 + 3 * 40  # 9 to the rung at 20, the best 3 to the end
+    assert saved["trial_steps"] <= cap and sum(t["steps"] for t in saved["trials"]) == saved["trial_steps"]
+    # the cap binds here: 7 of the 9 configurations start
+    assert {t["stop"] for t in saved["trials"]} <= {"rung", "end", "budget"} and len(saved["trials"]) <= 9
+
+
 def test_out_naming_a_file_is_refused(tmp_path, capsys):
     target = tmp_path / "file"
     target.write_text("x")

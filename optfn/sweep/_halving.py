@@ -88,6 +88,19 @@ class SuccessiveHalving(Halves):
     def final_alive(self, configs: int, steps: int, chunk_steps: int) -> int:
         return math.ceil(configs / self.eta ** len(rungs(steps, chunk_steps, self.eta, self.min_steps)))
 
+    def trial_steps(self, configs: int, steps: int, chunk_steps: int) -> int:
+        """The steps summed over configurations when none fails: ``configs`` to the first
+        rung, then the best ``ceil(configs / eta**(k+1))`` from rung ``k`` to the next.
+
+        Example:
+            >>> from optfn.sweep import SuccessiveHalving
+            >>> SuccessiveHalving(3).trial_steps(10, steps=60, chunk_steps=20)  # 10 x 20 + 4 x 40
+            360
+        """
+        marks = self._rungs(steps, chunk_steps) + [steps]
+        return configs * marks[0] + sum(math.ceil(configs / self.eta ** (k + 1)) * (marks[k + 1] - marks[k])
+                                        for k in range(len(marks) - 1))
+
     def decide(self, state: HalvingState, running: list) -> Plan:
         k = state.rung
         if k >= len(state.rungs) or state.step < state.rungs[k]:
