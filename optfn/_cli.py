@@ -67,15 +67,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-steps", type=int, default=50, help="steps between evaluations")
     p.add_argument("--rounds", type=int, default=2, help="coarse round plus zoomed rounds")
     p.add_argument("--halving", type=int, default=3,
-                   help="the eta of successive halving and hyperband (keep the best 1/eta at each rung); 0 turns "
+                   help="the eta of successive halving, hyperband, asha and bohb (keep the best 1/eta at each rung); 0 turns "
                         "halving off (random search, --strategy halving)")
-    p.add_argument("--strategy", choices=("halving", "hyperband", "bohb", "pbt"), default="hyperband",
+    p.add_argument("--strategy", choices=("halving", "hyperband", "asha", "bohb", "pbt"), default="hyperband",
                    help="hyperband: coarse-to-fine rounds, each trained as Hyperband's brackets (no first rung to "
                         "guess), then confirmation; halving: the same rounds with plain successive halving "
-                        "(--halving 0: random search); bohb: the same "
-                        "rounds, each as halving whose freed rows start configurations Optuna's TPE proposes from "
-                        "the results so far, spending at most what halving would on --trials (needs optuna; "
-                        "batches are not shared); pbt: one "
+                        "(--halving 0: random search); asha: the same rounds, each as asynchronous halving (a "
+                        "freed row starts the next trial at once), spending at most what halving would on "
+                        "--trials (batches are not shared); bohb: asha whose new trials Optuna's TPE proposes "
+                        "from the results so far (needs optuna); pbt: one "
                         "population trained with population-based training (its best member's weights and "
                         "schedule); --rounds, --halving, --top-k and --confirm do not apply")
     p.add_argument("--pbt-interval", type=int, default=1, help="pbt: chunks between exploit-and-explore steps")

@@ -77,13 +77,13 @@ def check_flags(args, given=()) -> None:
         raise UsageError(f"--halving must be 0 (off) or an int >= 2, got {args.halving}.")
     if args.halving == 0 and "strategy" not in given:  # no halving, no strategy named: random search
         args.strategy = "halving"
-    if args.strategy in ("hyperband", "bohb") and args.halving == 0:
+    if args.strategy in ("hyperband", "asha", "bohb") and args.halving == 0:
         raise UsageError(f"--halving 0 turns halving off, but --strategy {args.strategy} halves; pass --halving 2 or "
                          "more (its eta), or --strategy halving --halving 0 for plain random search.")
-    if args.strategy == "bohb" and "shared_batches" in given and args.shared_batches:
-        raise UsageError("--shared-batches does not apply to --strategy bohb: it starts trials while others train, so "
-                         "each draws its own batches; leave it out (or pass --no-shared-batches).")
-    if args.strategy == "bohb":
+    if args.strategy in ("asha", "bohb") and "shared_batches" in given and args.shared_batches:
+        raise UsageError(f"--shared-batches does not apply to --strategy {args.strategy}: it starts trials while "
+                         "others train, so each draws its own batches; leave it out (or pass --no-shared-batches).")
+    if args.strategy in ("asha", "bohb"):
         args.shared_batches = False
     if args.strategy == "pbt":
         for name in ("rounds", "halving", "top_k", "confirm"):

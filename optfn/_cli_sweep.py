@@ -27,7 +27,7 @@ from ._cli_digits import digits_task
 from ._cli_task import load_space, load_task
 from ._rmsprop import rmsprop
 from ._sgd import sgd
-from .sweep import BOHB, Hyperband, PopulationBasedTraining, Runner, Space, SuccessiveHalving, SweepResult, coarse_to_fine
+from .sweep import BOHB, AsyncHalving, Hyperband, PopulationBasedTraining, Runner, Space, SuccessiveHalving, SweepResult, coarse_to_fine
 from .sweep import log_uniform, one_minus_log_uniform, trials_mesh
 from .sweep._checkpoint import open_store
 
@@ -99,8 +99,10 @@ def _strategy(args):
         return PopulationBasedTraining(args.pbt_interval, args.pbt_fraction, seed=args.seed)
     if args.strategy == "hyperband":
         return Hyperband(args.halving)
-    if args.strategy == "bohb":  # its cost depends on the results: capped at what halving would spend
+    if args.strategy in ("asha", "bohb"):  # their cost depends on the results: capped at what halving would spend
         cap = SuccessiveHalving(args.halving).trial_steps(args.trials, args.steps, min(args.chunk_steps, args.steps))
+        if args.strategy == "asha":
+            return AsyncHalving(args.halving, total_steps=cap)
         return BOHB(args.halving, seed=args.seed, total_steps=cap)
     return SuccessiveHalving(args.halving) if args.halving else None
 
