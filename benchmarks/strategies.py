@@ -18,7 +18,7 @@ digits: 32 x 300 steps):
 * ``hyperband``: ``sweep.Hyperband(3)``, as many as fit;
 * ``hyperband_rounds``: coarse-to-fine's two rounds, each as Hyperband's brackets
   (``optfn sweep --strategy hyperband``);
-* ``asha``: ``sweep.AsyncHalving(3)``, rows never idle, capped at the budget by its
+* ``asha``: ``sweep.AsyncHalving(3)``, freed rows start new configurations at once, capped at the budget by its
   ``total_steps``: as many rows as a pool fitted on random metrics would use, a pool 3x
   that (its batches not shared: rows are at different steps);
 * ``bohb``: ``sweep.BOHB(3)``, the same with TPE proposing the new configurations;

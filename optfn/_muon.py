@@ -63,8 +63,15 @@ def _dims_tree(fn: str, spec, tree):
     """``tree``'s structure with each leaf's ``_Dims``: ``spec`` (a ``MuonDimensionNumbers``,
     a prefix tree of them and ``None``, or a function of ``tree`` giving one) broadcast."""
     spec = spec(tree) if callable(spec) else spec
+
+    def spread(d, sub):
+        if not _is_dims(d):  # e.g. an int: axes belong in MuonDimensionNumbers
+            raise TypeError(f"{fn}: weight dimension numbers must be MuonDimensionNumbers or None at each leaf, "
+                            f"got {d!r}; pass e.g. optfn.MuonDimensionNumbers(reduction_axis=0, output_axis=1).")
+        return jax.tree.map(lambda _: _Dims(d), sub)
+
     try:
-        return jax.tree.map(lambda d, sub: jax.tree.map(lambda _: _Dims(d), sub), spec, tree, is_leaf=_is_dims)
+        return jax.tree.map(spread, spec, tree, is_leaf=_is_dims)
     except ValueError as e:
         raise ValueError(f"{fn}: weight dimension numbers must be a MuonDimensionNumbers or a tree of them (and "
                          f"None) with the params' structure, or a prefix of it; {str(e).splitlines()[0]}") from None

@@ -90,4 +90,9 @@ def test_muon_dimension_numbers_as_a_function_and_bad_ones_are_named():
         optfn.scale_by_muon(weight_dimension_numbers=optfn.MuonDimensionNumbers(0, 4)).init(params["conv"])
     with pytest.raises(ValueError, match=r"names an axis twice"):
         optfn.scale_by_muon(weight_dimension_numbers=optfn.MuonDimensionNumbers(0, (1, 0))).init(params["conv"])
+    with pytest.raises(TypeError, match=r"muon: weight dimension numbers must be MuonDimensionNumbers or None at each "
+                                        r"leaf, got 3"):
+        optfn.muon(0.1, muon_weight_dimension_numbers={"conv": 3, "w": None, "b": None}).init(params)
+    with pytest.raises(ValueError, match=r"muon: weight dimension numbers must be a MuonDimensionNumbers or a tree"):
+        optfn.muon(0.1, muon_weight_dimension_numbers={"conv": (0, 1), "w": None, "b": None}).init(params)
     assert optfn.contrib.MuonDimensionNumbers is optfn.MuonDimensionNumbers

@@ -178,6 +178,7 @@ def test_async_halving_in_the_runner_keeps_blocks_full_exactly_and_resumes(tmp_p
     halved = runner.run(SPACE, 10, seed=4, halving=3)
     assert sorted(t["steps"] for t in halved.trials) == [20] * 6 + [60] * 4
     assert halved.row_steps == 12 * 20 + 4 * 40 and halved.trial_steps == 10 * 20 + 4 * 40
+    assert sweep.SuccessiveHalving(3).trial_steps(10, 60, 20) == halved.trial_steps  # the cost the CLI caps bohb at
 
     resumed = _resumed(runner, 10, 4, strategy, str(tmp_path / "asha.npz"), at=40)
     assert resumed.to_dicts() == result.to_dicts() and resumed.row_steps == result.row_steps

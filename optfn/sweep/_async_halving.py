@@ -42,7 +42,9 @@ class AsyncHalvingState(StrategyState):
 
 
 class AsyncHalving(Halves):
-    """Halving that never leaves a row idle: each stop starts the next configuration.
+    """Halving whose freed rows start the next configuration at once.
+
+    Rows go idle only once the pool, or ``total_steps``, runs out.
 
     Args:
         eta: the reduction factor, an int >= 2.
